@@ -1,0 +1,256 @@
+/*
+ * The core of the sales module: plain C over SQLite and jansson.
+ * Never includes nginx: it runs on a thread-pool thread, in the unit
+ * tests and in salesctl alike.
+ */
+
+#ifndef SALES_H
+#define SALES_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sqlite3.h>
+#include <jansson.h>
+
+#include "sales_util.h"
+
+
+#define SALES_MAX_JSON_DEPTH   32
+#define SALES_LIST_DEFAULT     50
+#define SALES_LIST_MAX         200
+#define SALES_IDEM_TTL_MS      (24LL * 3600 * 1000)
+/* A running idempotent request older than this is taken as abandoned. */
+#define SALES_IDEM_STALE_MS    (120LL * 1000)
+#define SALES_TRIES            3
+
+enum {
+    SALES_GET = 1,
+    SALES_POST = 2,
+    SALES_PATCH = 4,
+    SALES_DELETE = 8,
+    SALES_PUT = 16,
+    SALES_OTHER = 32
+};
+
+enum {
+    SALES_ROLE_ADMIN = 1,
+    SALES_ROLE_MANAGER = 2,
+    SALES_ROLE_AE = 4,
+    SALES_ROLE_INTEGRATION = 8
+};
+
+#define SALES_ROLES_ALL  (SALES_ROLE_ADMIN | SALES_ROLE_MANAGER \
+                          | SALES_ROLE_AE | SALES_ROLE_INTEGRATION)
+#define SALES_ROLES_STAFF (SALES_ROLE_ADMIN | SALES_ROLE_MANAGER \
+                           | SALES_ROLE_AE)
+
+/* Settings the glue hands to the core; read-only once configured. */
+typedef struct {
+    const char  *db_path;
+    int          busy_timeout_ms;
+    int          test_clock;
+    size_t       max_body;
+} sales_conf_t;
+
+/* One API request, as the glue read it. Strings need not be terminated. */
+typedef struct {
+    int          method;
+    const char  *path;
+    size_t       path_len;
+    const char  *query;
+    size_t       query_len;
+    const char  *authorization;
+    size_t       authorization_len;
+    const char  *idempotency_key;
+    size_t       idempotency_key_len;
+    int          has_idempotency_key;
+    const char  *content_type;
+    size_t       content_type_len;
+    const char  *test_now;
+    size_t       test_now_len;
+    const char  *body;
+    size_t       body_len;
+    const char  *request_id;
+} sales_http_req_t;
+
+enum {
+    SALES_LOG_NONE = 0,
+    SALES_LOG_INFO,
+    SALES_LOG_WARN,
+    SALES_LOG_ERR,
+    SALES_LOG_CRIT
+};
+
+/* The answer; body is malloc'ed and freed by sales_http_resp_free(). */
+typedef struct {
+    int          status;
+    const char  *content_type;
+    char        *body;
+    size_t       body_len;
+    char         location[128];
+    char         allow[64];
+    int          www_authenticate;
+    int          replayed;
+    int          retry_after;
+    int          log_level;
+    char         log[512];
+} sales_http_resp_t;
+
+/* The caller, once the token is checked. */
+typedef struct {
+    int64_t      id;
+    int          role;
+    int64_t      manager_id;
+} sales_user_t;
+
+#define SALES_MAX_PARAMS  24
+#define SALES_MAX_IDS     4
+
+typedef struct {
+    char        *name;
+    char        *value;
+} sales_param_t;
+
+/* Everything a core function needs: the connection, the caller, the
+ * clock, the parsed request and the error slot. */
+typedef struct sales_ctx_s {
+    sqlite3            *db;
+    const sales_conf_t *conf;
+    int64_t             now_ms;
+    sales_user_t        user;
+    const char         *request_id;
+
+    int64_t             ids[SALES_MAX_IDS];
+    int                 nids;
+    sales_param_t       params[SALES_MAX_PARAMS];
+    int                 nparams;
+
+    /* error slot */
+    int                 status;
+    const char         *problem;
+    char                detail[256];
+    json_t             *errors;
+    int                 busy;
+    int                 log_level;
+    char                log[512];
+
+    /* answer extras */
+    char                location[128];
+} sales_ctx_t;
+
+/* A route handler answers an HTTP status (2xx) and sets *out, or answers
+ * -1 with the error in ctx. */
+typedef int (*sales_handler_pt)(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+
+typedef struct {
+    int                 method;
+    const char         *path;      /* template: /clients/{id}/contacts */
+    sales_handler_pt    handler;
+    int                 roles;     /* who may call it at all */
+    int                 write;
+    const char         *params;    /* allowed query parameters, comma list */
+} sales_route_t;
+
+
+/* sales_api.c */
+void sales_api_handle(const sales_conf_t *conf, const sales_http_req_t *req,
+    sales_http_resp_t *resp);
+void sales_http_resp_free(sales_http_resp_t *resp);
+/* A problem+json answer built without the database (for the glue). */
+void sales_problem_response(sales_http_resp_t *resp, int status,
+    const char *problem, const char *detail, const char *request_id);
+
+/* sales_router.c */
+const sales_route_t *sales_route_match(const char *path, size_t len,
+    int method, int64_t *ids, int *nids, int *allowed);
+void sales_methods_string(int methods, char *out, size_t size);
+
+/* sales_error.c: setting the error slot; each returns -1. */
+int sales_fail(sales_ctx_t *ctx, int status, const char *problem,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+int sales_field_error(sales_ctx_t *ctx, const char *field,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int sales_validation_failed(sales_ctx_t *ctx);
+int sales_db_error(sales_ctx_t *ctx, const char *what);
+int sales_not_found(sales_ctx_t *ctx, const char *what);
+int sales_forbidden(sales_ctx_t *ctx, const char *detail);
+json_t *sales_problem_json(int status, const char *problem,
+    const char *detail, const char *request_id, json_t *errors);
+const char *sales_problem_title(const char *problem);
+
+/* sales_db.c */
+sqlite3 *sales_db_thread_conn(const sales_conf_t *conf, char *err,
+    size_t err_size);
+void sales_db_close_all(void);
+int sales_db_open(const char *path, int busy_timeout_ms, sqlite3 **out,
+    char *err, size_t err_size);
+int sales_db_migrate(sqlite3 *db, char *err, size_t err_size);
+int sales_db_schema_version(void);
+int sales_db_backup(sqlite3 *db, const char *to, char *err,
+    size_t err_size);
+sqlite3_stmt *sales_prepare(sales_ctx_t *ctx, const char *sql);
+int sales_step_done(sales_ctx_t *ctx, sqlite3_stmt *st);
+int sales_exec(sales_ctx_t *ctx, const char *sql);
+int sales_bind_json(sqlite3_stmt *st, int idx, json_t *v);
+int sales_bind_all(sqlite3_stmt *st, json_t *binds);
+int64_t sales_count(sales_ctx_t *ctx, const char *sql, json_t *binds);
+
+/* sales_query.c: query parameters */
+int sales_params_parse(sales_ctx_t *ctx, const char *q, size_t len,
+    const char *allowed);
+void sales_params_free(sales_ctx_t *ctx);
+const char *sales_param(sales_ctx_t *ctx, const char *name);
+int sales_param_int(sales_ctx_t *ctx, const char *name, int64_t min,
+    int64_t max, int64_t *out);
+int sales_param_bool(sales_ctx_t *ctx, const char *name, int *out);
+
+/* sales_auth.c */
+int sales_auth(sales_ctx_t *ctx, const char *header, size_t len);
+int sales_token_create(sqlite3 *db, int64_t user_id, const char *label,
+    int64_t now_ms, json_t **out);
+const char *sales_role_name(int role);
+int sales_role_parse(const char *s);
+/* SQL condition on an owner column for the caller's visibility. */
+void sales_scope_sql(sales_ctx_t *ctx, const char *column, sales_buf_t *sql,
+    json_t *binds);
+int sales_may_own(sales_ctx_t *ctx, int64_t owner_id);
+
+/* sales_audit.c */
+int sales_audit(sales_ctx_t *ctx, const char *action,
+    const char *object_type, int64_t object_id, json_t *changes);
+int sales_event(sales_ctx_t *ctx, const char *type,
+    const char *subject_type, int64_t subject_id, json_t *data);
+
+/* sales_idem.c */
+int sales_idem_key_parse(const char *in, size_t len, char *out,
+    size_t out_size);
+
+/* Resources. */
+int sales_me_get(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_users_create(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_users_list(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_users_get(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_users_update(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_tokens_create(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_tokens_list(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_tokens_revoke(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_clients_create(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_clients_list(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_clients_get(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_clients_update(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_clients_archive(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_clients_unarchive(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_contacts_create(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_contacts_list(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_contacts_get(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_contacts_update(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_contacts_delete(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_audit_list(sales_ctx_t *ctx, json_t *body, json_t **out);
+
+/* For salesctl: create a user directly (no caller). */
+int sales_user_insert(sqlite3 *db, const char *name, int role,
+    int64_t manager_id, int64_t now_ms, json_t **out, char *err,
+    size_t err_size);
+
+#endif

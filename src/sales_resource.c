@@ -1,0 +1,717 @@
+/*
+ * Table-driven resources: validation, writes, reads and lists from one
+ * description of the fields.
+ */
+
+#include "sales_resource.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+static const sales_field_t *
+field_find(const sales_resource_t *res, const char *name)
+{
+    const sales_field_t  *f;
+
+    for (f = res->fields; f->name; f++) {
+        if (strcmp(f->name, name) == 0) {
+            return f;
+        }
+    }
+
+    return NULL;
+}
+
+
+size_t
+sales_utf8_chars(const char *s, size_t len)
+{
+    size_t  i, n = 0;
+
+    for (i = 0; i < len; i++) {
+        if (((unsigned char) s[i] & 0xc0) != 0x80) {
+            n++;
+        }
+    }
+
+    return n;
+}
+
+
+static int
+has_control(const char *s, size_t len, int multiline)
+{
+    size_t  i;
+
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char) s[i];
+
+        if (c < 0x20 || c == 0x7f) {
+            if (multiline && (c == '\n' || c == '\t' || c == '\r')) {
+                continue;
+            }
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+validate_value(sales_ctx_t *ctx, const sales_field_t *f, json_t **value)
+{
+    json_t  *v = *value;
+
+    switch (f->type) {
+
+    case SALES_F_STRING:
+    case SALES_F_ENUM: {
+        const char  *s;
+        size_t       len, chars;
+
+        if (!json_is_string(v)) {
+            return sales_field_error(ctx, f->name, "must be a string");
+        }
+
+        s = json_string_value(v);
+        len = json_string_length(v);
+
+        if (f->type == SALES_F_ENUM) {
+            const char *const  *e;
+
+            for (e = f->values; *e; e++) {
+                if (strlen(*e) == len && memcmp(*e, s, len) == 0) {
+                    return 0;
+                }
+            }
+
+            {
+                sales_buf_t  list = {0};
+
+                for (e = f->values; *e; e++) {
+                    sales_buf_printf(&list, "%s%s", e == f->values ? "" : ", ",
+                                     *e);
+                }
+                sales_field_error(ctx, f->name, "must be one of: %s",
+                                  list.data ? list.data : "");
+                sales_buf_free(&list);
+            }
+            return -1;
+        }
+
+        if (has_control(s, len, f->flags & SALES_F_MULTILINE)) {
+            return sales_field_error(ctx, f->name,
+                                     "must not contain control characters");
+        }
+
+        chars = sales_utf8_chars(s, len);
+
+        if ((int64_t) chars < f->min) {
+            return f->min == 1
+                   ? sales_field_error(ctx, f->name, "must not be empty")
+                   : sales_field_error(ctx, f->name,
+                                       "must have at least %lld characters",
+                                       (long long) f->min);
+        }
+
+        if (f->max && (int64_t) chars > f->max) {
+            return sales_field_error(ctx, f->name,
+                                     "must have at most %lld characters",
+                                     (long long) f->max);
+        }
+
+        break;
+    }
+
+    case SALES_F_INT:
+        if (!json_is_integer(v)) {
+            return sales_field_error(ctx, f->name, "must be an integer");
+        }
+
+        if (json_integer_value(v) < f->min || json_integer_value(v) > f->max) {
+            return sales_field_error(ctx, f->name,
+                                     "must be between %lld and %lld",
+                                     (long long) f->min, (long long) f->max);
+        }
+
+        break;
+
+    case SALES_F_BOOL:
+        if (!json_is_boolean(v)) {
+            return sales_field_error(ctx, f->name, "must be true or false");
+        }
+
+        break;
+
+    default:
+        return sales_field_error(ctx, f->name, "is read-only");
+    }
+
+    if (f->check) {
+        return f->check(ctx, f, value);
+    }
+
+    return 0;
+}
+
+
+int
+sales_validate(sales_ctx_t *ctx, const sales_resource_t *res, json_t *in,
+    int create, json_t **out)
+{
+    const sales_field_t  *f;
+    const char           *key;
+    json_t               *v, *clean;
+
+    clean = json_object();
+    *out = clean;
+
+    json_object_foreach(in, key, v) {
+        json_t  *value;
+
+        f = field_find(res, key);
+
+        if (f == NULL || (f->flags & SALES_F_HIDDEN)
+            || (f->type == SALES_F_TIME))
+        {
+            sales_field_error(ctx, key, "unknown field");
+            continue;
+        }
+
+        if (f->flags & SALES_F_READONLY) {
+            sales_field_error(ctx, key, "is read-only");
+            continue;
+        }
+
+        if (json_is_null(v)) {
+            if (f->flags & (SALES_F_REQUIRED | SALES_F_NOTNULL)) {
+                sales_field_error(ctx, key, "must not be null");
+
+            } else {
+                json_object_set_new(clean, key, json_null());
+            }
+            continue;
+        }
+
+        value = json_incref(v);
+
+        if (validate_value(ctx, f, &value) == 0) {
+            json_object_set(clean, key, value);
+        }
+
+        json_decref(value);
+    }
+
+    if (create) {
+        for (f = res->fields; f->name; f++) {
+            if (json_object_get(in, f->name)) {
+                continue;
+            }
+
+            if (f->flags & SALES_F_REQUIRED) {
+                sales_field_error(ctx, f->name, "is required");
+
+            } else if (f->has_default) {
+                json_object_set_new(clean, f->name,
+                                    f->def_str ? json_string(f->def_str)
+                                    : f->type == SALES_F_BOOL
+                                      ? json_boolean(f->def_int)
+                                      : json_integer(f->def_int));
+            }
+        }
+    }
+
+    if (json_array_size(ctx->errors) > 0) {
+        return sales_validation_failed(ctx);
+    }
+
+    return 0;
+}
+
+
+void
+sales_select_columns(const sales_resource_t *res, const char *alias,
+    sales_buf_t *sql)
+{
+    const sales_field_t  *f;
+    const char           *a = alias ? alias : "";
+    const char           *dot = alias ? "." : "";
+
+    sales_buf_printf(sql, "%s%sid", a, dot);
+
+    for (f = res->fields; f->name; f++) {
+        if (!(f->flags & SALES_F_HIDDEN)) {
+            sales_buf_printf(sql, ", %s%s%s", a, dot, f->name);
+        }
+    }
+
+    sales_buf_printf(sql, ", %s%screated_at, %s%supdated_at, %s%sversion",
+                     a, dot, a, dot, a, dot);
+}
+
+
+static json_t *
+column_json(sqlite3_stmt *st, int i, int type)
+{
+    if (sqlite3_column_type(st, i) == SQLITE_NULL) {
+        return json_null();
+    }
+
+    switch (type) {
+
+    case SALES_F_INT:
+        return json_integer(sqlite3_column_int64(st, i));
+
+    case SALES_F_BOOL:
+        return json_boolean(sqlite3_column_int(st, i));
+
+    case SALES_F_TIME: {
+        char  t[32];
+
+        sales_time_format(sqlite3_column_int64(st, i), t);
+        return json_string(t);
+    }
+
+    default:
+        return json_stringn((const char *) sqlite3_column_text(st, i),
+                            (size_t) sqlite3_column_bytes(st, i));
+    }
+}
+
+
+json_t *
+sales_row_json(const sales_resource_t *res, sqlite3_stmt *st)
+{
+    const sales_field_t  *f;
+    json_t               *o;
+    int                   i = 0;
+
+    o = json_object();
+
+    json_object_set_new(o, "id", json_integer(sqlite3_column_int64(st, i++)));
+
+    for (f = res->fields; f->name; f++) {
+        if (!(f->flags & SALES_F_HIDDEN)) {
+            json_object_set_new(o, f->name, column_json(st, i++, f->type));
+        }
+    }
+
+    json_object_set_new(o, "created_at", column_json(st, i++, SALES_F_TIME));
+    json_object_set_new(o, "updated_at", column_json(st, i++, SALES_F_TIME));
+    json_object_set_new(o, "version", column_json(st, i, SALES_F_INT));
+
+    return o;
+}
+
+
+static int
+write_failed(sales_ctx_t *ctx, const sales_resource_t *res, const char *what)
+{
+    const sales_unique_t  *u;
+    const char            *msg;
+
+    if (sqlite3_extended_errcode(ctx->db) == SQLITE_CONSTRAINT_UNIQUE
+        && res->uniques)
+    {
+        msg = sqlite3_errmsg(ctx->db);
+
+        for (u = res->uniques; u->column; u++) {
+            if (strstr(msg, u->column)) {
+                sales_fail(ctx, 409, "conflict", "%s", u->detail);
+                sales_field_error(ctx, u->field, "%s", u->detail);
+                ctx->status = 409;
+                ctx->problem = "conflict";
+                return -1;
+            }
+        }
+    }
+
+    return sales_db_error(ctx, what);
+}
+
+
+/* The values to store: validated input plus derived columns. */
+static int
+derive(sales_ctx_t *ctx, const sales_resource_t *res, json_t *before,
+    json_t *values)
+{
+    json_t  *merged;
+    int      rc;
+
+    if (res->derive == NULL) {
+        return 0;
+    }
+
+    merged = before ? json_deep_copy(before) : json_object();
+    json_object_update(merged, values);
+
+    rc = res->derive(ctx, merged, values);
+    json_decref(merged);
+
+    if (rc != 0 && json_array_size(ctx->errors) > 0) {
+        return sales_validation_failed(ctx);
+    }
+
+    return rc;
+}
+
+
+int64_t
+sales_insert(sales_ctx_t *ctx, const sales_resource_t *res, json_t *values)
+{
+    sales_buf_t    sql = {0}, marks = {0};
+    sqlite3_stmt  *st;
+    const char    *key;
+    json_t        *v, *binds;
+    int64_t        id;
+    int            rc;
+
+    if (derive(ctx, res, NULL, values) != 0) {
+        return -1;
+    }
+
+    binds = json_array();
+    sales_buf_printf(&sql, "INSERT INTO %s (", res->table);
+
+    json_object_foreach(values, key, v) {
+        if (field_find(res, key) == NULL) {
+            continue;
+        }
+        sales_buf_printf(&sql, "%s, ", key);
+        sales_buf_adds(&marks, "?, ");
+        json_array_append(binds, v);
+    }
+
+    sales_buf_printf(&sql, "created_at, updated_at, version) VALUES (%s"
+                     "?, ?, 1)", marks.data ? marks.data : "");
+    json_array_append_new(binds, json_integer(ctx->now_ms));
+    json_array_append_new(binds, json_integer(ctx->now_ms));
+
+    st = sql.failed ? NULL : sales_prepare(ctx, sql.data);
+    sales_buf_free(&sql);
+    sales_buf_free(&marks);
+
+    if (st == NULL) {
+        json_decref(binds);
+        return -1;
+    }
+
+    sales_bind_all(st, binds);
+    json_decref(binds);
+
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+
+    if (rc != SQLITE_DONE) {
+        write_failed(ctx, res, "inserting");
+        return -1;
+    }
+
+    id = sqlite3_last_insert_rowid(ctx->db);
+    return id;
+}
+
+
+int
+sales_load(sales_ctx_t *ctx, const sales_resource_t *res, int64_t id,
+    const char *extra_where, json_t *binds, json_t **out)
+{
+    sales_buf_t    sql = {0};
+    sqlite3_stmt  *st;
+    int            rc;
+
+    *out = NULL;
+
+    sales_buf_adds(&sql, "SELECT ");
+    sales_select_columns(res, "t", &sql);
+    sales_buf_printf(&sql, " FROM %s t WHERE t.id = ?%s%s", res->table,
+                     extra_where ? " AND " : "",
+                     extra_where ? extra_where : "");
+
+    st = sql.failed ? NULL : sales_prepare(ctx, sql.data);
+    sales_buf_free(&sql);
+
+    if (st == NULL) {
+        return -1;
+    }
+
+    sqlite3_bind_int64(st, 1, id);
+
+    if (binds) {
+        size_t   i;
+        json_t  *v;
+
+        json_array_foreach(binds, i, v) {
+            sales_bind_json(st, (int) i + 2, v);
+        }
+    }
+
+    rc = sqlite3_step(st);
+
+    if (rc == SQLITE_ROW) {
+        *out = sales_row_json(res, st);
+        sqlite3_finalize(st);
+        return 0;
+    }
+
+    sqlite3_finalize(st);
+
+    if (rc == SQLITE_DONE) {
+        return sales_not_found(ctx, res->label);
+    }
+
+    return sales_db_error(ctx, "reading");
+}
+
+
+int
+sales_update(sales_ctx_t *ctx, const sales_resource_t *res, int64_t id,
+    json_t *before, json_t *changes, json_t **diff_out)
+{
+    sales_buf_t    sql = {0};
+    sqlite3_stmt  *st;
+    const char    *key;
+    json_t        *v, *binds, *diff;
+    int            rc, n = 0;
+
+    *diff_out = NULL;
+
+    if (derive(ctx, res, before, changes) != 0) {
+        return -1;
+    }
+
+    diff = json_object();
+    binds = json_array();
+    sales_buf_printf(&sql, "UPDATE %s SET ", res->table);
+
+    json_object_foreach(changes, key, v) {
+        const sales_field_t  *f = field_find(res, key);
+        json_t               *old = json_object_get(before, key);
+
+        if (f == NULL) {
+            continue;
+        }
+
+        if (!(f->flags & SALES_F_HIDDEN)) {
+            if (old && json_equal(old, v)) {
+                continue;
+            }
+            json_object_set_new(diff, key,
+                                json_pack("[OO]", old ? old : json_null(), v));
+            n++;
+        }
+
+        sales_buf_printf(&sql, "%s = ?, ", key);
+        json_array_append(binds, v);
+    }
+
+    if (n == 0) {
+        sales_buf_free(&sql);
+        json_decref(binds);
+        *diff_out = diff;
+        return 0;
+    }
+
+    sales_buf_adds(&sql, "updated_at = ?, version = version + 1 WHERE id = ?");
+    json_array_append_new(binds, json_integer(ctx->now_ms));
+    json_array_append_new(binds, json_integer(id));
+
+    st = sql.failed ? NULL : sales_prepare(ctx, sql.data);
+    sales_buf_free(&sql);
+
+    if (st == NULL) {
+        json_decref(binds);
+        json_decref(diff);
+        return -1;
+    }
+
+    sales_bind_all(st, binds);
+    json_decref(binds);
+
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+
+    if (rc != SQLITE_DONE) {
+        json_decref(diff);
+        return write_failed(ctx, res, "updating");
+    }
+
+    *diff_out = diff;
+    return 0;
+}
+
+
+/* Sets one column (a state change such as archived_at), bumping the
+ * version. */
+int
+sales_set_column(sales_ctx_t *ctx, const sales_resource_t *res, int64_t id,
+    const char *column, json_t *value)
+{
+    sales_buf_t    sql = {0};
+    sqlite3_stmt  *st;
+    int            rc;
+
+    sales_buf_printf(&sql, "UPDATE %s SET %s = ?, updated_at = ?, "
+                     "version = version + 1 WHERE id = ?", res->table, column);
+
+    st = sql.failed ? NULL : sales_prepare(ctx, sql.data);
+    sales_buf_free(&sql);
+
+    if (st == NULL) {
+        return -1;
+    }
+
+    sales_bind_json(st, 1, value);
+    sqlite3_bind_int64(st, 2, ctx->now_ms);
+    sqlite3_bind_int64(st, 3, id);
+
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+
+    if (rc != SQLITE_DONE) {
+        return write_failed(ctx, res, "updating");
+    }
+
+    return 0;
+}
+
+
+/* Cursors are opaque to clients: base64url of "v1:<id>". */
+static void
+cursor_encode(int64_t id, char *out)
+{
+    char  raw[32];
+    int   n;
+
+    n = snprintf(raw, sizeof(raw), "v1:%lld", (long long) id);
+    sales_base64url_encode((const uint8_t *) raw, (size_t) n, out);
+}
+
+
+static int
+cursor_decode(const char *s, int64_t *id)
+{
+    uint8_t  raw[32];
+    long     n;
+    char    *end;
+    char     text[33];
+
+    n = sales_base64_decode(s, strlen(s), raw, sizeof(raw) - 1);
+    if (n < 4 || memcmp(raw, "v1:", 3) != 0) {
+        return -1;
+    }
+
+    memcpy(text, raw + 3, (size_t) n - 3);
+    text[n - 3] = '\0';
+
+    if (text[0] < '1' || text[0] > '9') {
+        return -1;
+    }
+
+    *id = strtoll(text, &end, 10);
+    if (*end != '\0' || *id <= 0) {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
+sales_list(sales_ctx_t *ctx, const sales_resource_t *res, const char *from,
+    sales_buf_t *where, json_t *binds, int newest_first, json_t **out)
+{
+    sales_buf_t    sql = {0};
+    sqlite3_stmt  *st;
+    const char    *cursor;
+    json_t        *items;
+    int64_t        limit, after = 0, last = 0;
+    int            rc, n = 0;
+
+    *out = NULL;
+
+    if (sales_param_int(ctx, "limit", 1, SALES_LIST_MAX, &limit) != 0) {
+        return -1;
+    }
+
+    if (limit == 0) {
+        limit = SALES_LIST_DEFAULT;
+    }
+
+    cursor = sales_param(ctx, "cursor");
+    if (cursor && cursor_decode(cursor, &after) != 0) {
+        sales_fail(ctx, 400, "malformed", "cursor: not a cursor this API "
+                   "gave out");
+        sales_field_error(ctx, "cursor", "not a cursor this API gave out");
+        ctx->status = 400;
+        ctx->problem = "malformed";
+        return -1;
+    }
+
+    sales_buf_adds(&sql, "SELECT ");
+    sales_select_columns(res, "t", &sql);
+    if (from) {
+        sales_buf_printf(&sql, " FROM %s", from);
+    } else {
+        sales_buf_printf(&sql, " FROM %s t", res->table);
+    }
+
+    sales_buf_printf(&sql, " WHERE (%s)",
+                     where && where->data ? where->data : "1");
+
+    if (cursor) {
+        sales_buf_printf(&sql, " AND t.id %s %lld", newest_first ? "<" : ">",
+                         (long long) after);
+    }
+
+    sales_buf_printf(&sql, " ORDER BY t.id %s LIMIT %lld",
+                     newest_first ? "DESC" : "ASC", (long long) limit + 1);
+
+    st = sql.failed ? NULL : sales_prepare(ctx, sql.data);
+    sales_buf_free(&sql);
+
+    if (st == NULL) {
+        return -1;
+    }
+
+    if (binds) {
+        sales_bind_all(st, binds);
+    }
+
+    items = json_array();
+
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == limit) {
+            break;
+        }
+        last = sqlite3_column_int64(st, 0);
+        json_array_append_new(items, sales_row_json(res, st));
+        n++;
+    }
+
+    sqlite3_finalize(st);
+
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        json_decref(items);
+        return sales_db_error(ctx, "listing");
+    }
+
+    *out = json_object();
+    json_object_set_new(*out, "items", items);
+
+    if (rc == SQLITE_ROW) {
+        char  next[64];
+
+        cursor_encode(last, next);
+        json_object_set_new(*out, "next_cursor", json_string(next));
+
+    } else {
+        json_object_set_new(*out, "next_cursor", json_null());
+    }
+
+    return 0;
+}

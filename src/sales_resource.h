@@ -1,0 +1,106 @@
+/*
+ * Table-driven resources: one description of a table's fields serves
+ * input validation, INSERT and UPDATE, the JSON shape of a row, audit
+ * diffs and lists with cursors.
+ */
+
+#ifndef SALES_RESOURCE_H
+#define SALES_RESOURCE_H
+
+#include "sales.h"
+
+
+enum {
+    SALES_F_STRING = 1,
+    SALES_F_INT,
+    SALES_F_BOOL,
+    SALES_F_ENUM,
+    SALES_F_TIME
+};
+
+#define SALES_F_REQUIRED   0x01   /* must be given on create */
+#define SALES_F_NOTNULL    0x02   /* may not be null (has a default) */
+#define SALES_F_READONLY   0x04   /* shown, never accepted as input */
+#define SALES_F_HIDDEN     0x08   /* a derived column, never shown */
+#define SALES_F_MULTILINE  0x10   /* string may hold newlines and tabs */
+
+typedef struct sales_field_s  sales_field_t;
+
+/* A field's own check; may replace *value with a normalized one. */
+typedef int (*sales_check_pt)(sales_ctx_t *ctx, const sales_field_t *f,
+    json_t **value);
+
+struct sales_field_s {
+    const char          *name;
+    int                  type;
+    unsigned             flags;
+    int64_t              min;        /* characters, or the integer's range */
+    int64_t              max;
+    const char *const   *values;     /* SALES_F_ENUM */
+    sales_check_pt       check;
+    const char          *def_str;    /* default on create */
+    int64_t              def_int;
+    int                  has_default;
+};
+
+typedef struct {
+    const char          *column;
+    const char          *field;
+    const char          *detail;
+} sales_unique_t;
+
+typedef struct sales_resource_s  sales_resource_t;
+
+struct sales_resource_s {
+    const char             *table;
+    const char             *object_type;    /* "client" */
+    const char             *label;          /* "client", for messages */
+    const sales_field_t    *fields;         /* terminated by name NULL */
+    const sales_unique_t   *uniques;        /* terminated by column NULL */
+    /* Cross-field checks and derived columns, on the merged values. */
+    int                   (*derive)(sales_ctx_t *ctx, json_t *merged,
+                                    json_t *write);
+};
+
+int sales_validate(sales_ctx_t *ctx, const sales_resource_t *res,
+    json_t *in, int create, json_t **out);
+int64_t sales_insert(sales_ctx_t *ctx, const sales_resource_t *res,
+    json_t *values);
+int sales_load(sales_ctx_t *ctx, const sales_resource_t *res, int64_t id,
+    const char *extra_where, json_t *binds, json_t **out);
+int sales_update(sales_ctx_t *ctx, const sales_resource_t *res, int64_t id,
+    json_t *before, json_t *changes, json_t **diff);
+int sales_set_column(sales_ctx_t *ctx, const sales_resource_t *res,
+    int64_t id, const char *column, json_t *value);
+void sales_select_columns(const sales_resource_t *res, const char *alias,
+    sales_buf_t *sql);
+json_t *sales_row_json(const sales_resource_t *res, sqlite3_stmt *st);
+
+/* Lists with a keyset cursor on id. where is a SQL condition (no user
+ * text inside; values go through binds). */
+int sales_list(sales_ctx_t *ctx, const sales_resource_t *res,
+    const char *from, sales_buf_t *where, json_t *binds, int newest_first,
+    json_t **out);
+
+/* Shared field checks. */
+int sales_check_email(sales_ctx_t *ctx, const sales_field_t *f,
+    json_t **value);
+int sales_check_phone(sales_ctx_t *ctx, const sales_field_t *f,
+    json_t **value);
+int sales_check_currency(sales_ctx_t *ctx, const sales_field_t *f,
+    json_t **value);
+int sales_check_country(sales_ctx_t *ctx, const sales_field_t *f,
+    json_t **value);
+int sales_check_iban(sales_ctx_t *ctx, const sales_field_t *f,
+    json_t **value);
+
+/* Pure validators (unit-tested). */
+int sales_cui_valid(const char *digits, size_t len);
+int sales_iban_valid(const char *iban, size_t len);
+int sales_email_valid(const char *s, size_t len);
+int sales_currency_known(const char *s, size_t len);
+size_t sales_utf8_chars(const char *s, size_t len);
+/* Lower-case, Romanian diacritics folded to ASCII; malloc'ed. */
+char *sales_fold(const char *s, size_t len);
+
+#endif

@@ -1,0 +1,198 @@
+/*
+ * The route table and the matcher: method + path template -> handler,
+ * the roles that may call it, and its query parameters.
+ */
+
+#include "sales.h"
+
+#include <stdio.h>
+#include <string.h>
+
+
+#define LIST_PARAMS "limit,cursor"
+
+static const sales_route_t  routes[] = {
+
+    { SALES_GET, "/me", sales_me_get, SALES_ROLES_ALL, 0, "" },
+
+    { SALES_POST, "/users", sales_users_create, SALES_ROLE_ADMIN, 1, "" },
+    { SALES_GET, "/users", sales_users_list, SALES_ROLES_ALL, 0,
+      "role,manager_id,disabled," LIST_PARAMS },
+    { SALES_GET, "/users/{id}", sales_users_get, SALES_ROLES_ALL, 0, "" },
+    { SALES_PATCH, "/users/{id}", sales_users_update, SALES_ROLE_ADMIN, 1,
+      "" },
+
+    { SALES_POST, "/users/{id}/tokens", sales_tokens_create,
+      SALES_ROLES_ALL, 1, "" },
+    { SALES_GET, "/users/{id}/tokens", sales_tokens_list, SALES_ROLES_ALL, 0,
+      LIST_PARAMS },
+    { SALES_DELETE, "/users/{id}/tokens/{id}", sales_tokens_revoke,
+      SALES_ROLES_ALL, 1, "" },
+
+    { SALES_POST, "/clients", sales_clients_create, SALES_ROLES_STAFF, 1,
+      "" },
+    { SALES_GET, "/clients", sales_clients_list, SALES_ROLES_ALL, 0,
+      "owner,q,tax_id,external_id,archived," LIST_PARAMS },
+    { SALES_GET, "/clients/{id}", sales_clients_get, SALES_ROLES_ALL, 0, "" },
+    { SALES_PATCH, "/clients/{id}", sales_clients_update, SALES_ROLES_STAFF,
+      1, "" },
+    { SALES_POST, "/clients/{id}/archive", sales_clients_archive,
+      SALES_ROLES_STAFF, 1, "" },
+    { SALES_POST, "/clients/{id}/unarchive", sales_clients_unarchive,
+      SALES_ROLES_STAFF, 1, "" },
+
+    { SALES_POST, "/clients/{id}/contacts", sales_contacts_create,
+      SALES_ROLES_STAFF, 1, "" },
+    { SALES_GET, "/clients/{id}/contacts", sales_contacts_list,
+      SALES_ROLES_ALL, 0, LIST_PARAMS },
+    { SALES_GET, "/clients/{id}/contacts/{id}", sales_contacts_get,
+      SALES_ROLES_ALL, 0, "" },
+    { SALES_PATCH, "/clients/{id}/contacts/{id}", sales_contacts_update,
+      SALES_ROLES_STAFF, 1, "" },
+    { SALES_DELETE, "/clients/{id}/contacts/{id}", sales_contacts_delete,
+      SALES_ROLES_STAFF, 1, "" },
+
+    { SALES_GET, "/audit", sales_audit_list, SALES_ROLE_ADMIN, 0,
+      "object_type,object_id,user_id," LIST_PARAMS },
+
+    { 0, NULL, NULL, 0, 0, NULL }
+};
+
+
+/* An id segment is a positive decimal integer without leading zeros. */
+static int
+parse_id(const char *s, size_t len, int64_t *id)
+{
+    int64_t  v = 0;
+    size_t   i;
+
+    if (len == 0 || len > 18 || s[0] == '0') {
+        return -1;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return -1;
+        }
+        v = v * 10 + (s[i] - '0');
+    }
+
+    *id = v;
+    return 0;
+}
+
+
+static int
+template_match(const char *tpl, const char *path, size_t len, int64_t *ids,
+    int *nids)
+{
+    size_t  p = 0;
+    int     n = 0;
+
+    while (*tpl) {
+        if (p >= len || path[p] != '/' || *tpl != '/') {
+            return 0;
+        }
+
+        tpl++;
+        p++;
+
+        if (strncmp(tpl, "{id}", 4) == 0) {
+            size_t  start = p;
+
+            while (p < len && path[p] != '/') {
+                p++;
+            }
+
+            if (n == SALES_MAX_IDS
+                || parse_id(path + start, p - start, &ids[n]) != 0)
+            {
+                return 0;
+            }
+
+            n++;
+            tpl += 4;
+            continue;
+        }
+
+        while (*tpl && *tpl != '/') {
+            if (p >= len || path[p] != *tpl) {
+                return 0;
+            }
+            p++;
+            tpl++;
+        }
+    }
+
+    if (p != len) {
+        return 0;
+    }
+
+    *nids = n;
+    return 1;
+}
+
+
+/*
+ * Finds the route for a method and path. When the path exists under
+ * other methods only, answers NULL with those methods in *allowed.
+ */
+const sales_route_t *
+sales_route_match(const char *path, size_t len, int method, int64_t *ids,
+    int *nids, int *allowed)
+{
+    const sales_route_t  *r;
+    int64_t               tmp[SALES_MAX_IDS];
+    int                   n;
+
+    *allowed = 0;
+
+    /* One trailing slash is tolerated: /clients/ is /clients. */
+    if (len > 1 && path[len - 1] == '/') {
+        len--;
+    }
+
+    for (r = routes; r->path; r++) {
+        if (!template_match(r->path, path, len, tmp, &n)) {
+            continue;
+        }
+
+        if (r->method == method) {
+            memcpy(ids, tmp, sizeof(tmp));
+            *nids = n;
+            return r;
+        }
+
+        *allowed |= r->method;
+    }
+
+    return NULL;
+}
+
+
+void
+sales_methods_string(int methods, char *out, size_t size)
+{
+    static const struct {
+        int          m;
+        const char  *name;
+    } names[] = {
+        { SALES_GET, "GET" }, { SALES_POST, "POST" }, { SALES_PUT, "PUT" },
+        { SALES_PATCH, "PATCH" }, { SALES_DELETE, "DELETE" }, { 0, NULL }
+    };
+
+    size_t  len = 0;
+    int     i;
+
+    out[0] = '\0';
+
+    for (i = 0; names[i].name; i++) {
+        if (methods & names[i].m) {
+            len += (size_t) snprintf(out + len, size - len, "%s%s",
+                                     len ? ", " : "", names[i].name);
+            if (len >= size) {
+                break;
+            }
+        }
+    }
+}
