@@ -370,6 +370,9 @@ ngx_http_sales_api_done(ngx_event_t *ev)
 
     if (t->resp.log_level != SALES_LOG_NONE) {
         switch (t->resp.log_level) {
+        case SALES_LOG_ALERT:
+            level = NGX_LOG_ALERT;
+            break;
         case SALES_LOG_CRIT:
             level = NGX_LOG_CRIT;
             break;

@@ -14,6 +14,8 @@ static char *ngx_http_sales_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_sales_db(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_int_t ngx_http_sales_db_mkdir(ngx_conf_t *cf, ngx_str_t *db,
+    ngx_str_t *dir);
 static char *ngx_http_sales_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_sales_postconfiguration(ngx_conf_t *cf);
@@ -306,33 +308,10 @@ ngx_http_sales_db(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
-    } else {
-        u_char  *parent_end = NULL;
-
-        for (p = path->name.data; p < path->name.data + path->name.len; p++) {
-            if (*p == '/') {
-                parent_end = p;
-            }
-        }
-
-        if (parent_end && parent_end != path->name.data) {
-            *parent_end = '\0';
-
-            if (ngx_file_info(path->name.data, &fi) == NGX_FILE_ERROR
-                || !ngx_is_dir(&fi)
-                || (geteuid() != 0
-                    && access((char *) path->name.data, W_OK|X_OK) != 0))
-            {
-                *parent_end = '/';
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"sales_db\" \"%V\": the folder \"%V\" "
-                                   "does not exist and cannot be created",
-                                   &smcf->db, &path->name);
-                return NGX_CONF_ERROR;
-            }
-
-            *parent_end = '/';
-        }
+    } else if (ngx_http_sales_db_mkdir(cf, &smcf->db, &path->name)
+               != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     if (ngx_add_path(cf, &path) != NGX_OK) {
@@ -340,6 +319,76 @@ ngx_http_sales_db(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * The database folder does not exist: the nearest existing ancestor must
+ * be a folder we may write; the folders between are made now (0755, so
+ * workers can pass), the last one by nginx with its other paths.
+ */
+static ngx_int_t
+ngx_http_sales_db_mkdir(ngx_conf_t *cf, ngx_str_t *db, ngx_str_t *dir)
+{
+    u_char           *p, *last;
+    ngx_file_info_t   fi;
+
+    last = NULL;
+
+    for (p = dir->data + dir->len - 1; p > dir->data; p--) {
+        if (*p != '/') {
+            continue;
+        }
+
+        *p = '\0';
+
+        if (ngx_file_info(dir->data, &fi) != NGX_FILE_ERROR) {
+            if (!ngx_is_dir(&fi)
+                || (geteuid() != 0
+                    && access((char *) dir->data, W_OK|X_OK) != 0))
+            {
+                *p = '/';
+                goto failed;
+            }
+
+            *p = '/';
+            break;
+        }
+
+        *p = '/';
+
+        if (last == NULL) {
+            last = p;
+        }
+    }
+
+    if (last == NULL) {
+        return NGX_OK;
+    }
+
+    /* ngx_create_full_path() makes every folder up to the last '/'. */
+    *last = '\0';
+    p = ngx_pnalloc(cf->pool, last - dir->data + 2);
+    if (p == NULL) {
+        *last = '/';
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(p, "%s/%Z", dir->data);
+    *last = '/';
+
+    if (ngx_create_full_path(p, 0755) != 0) {
+        goto failed;
+    }
+
+    return NGX_OK;
+
+failed:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"sales_db\" \"%V\": the folder \"%V\" does not "
+                       "exist and cannot be created", db, dir);
+    return NGX_ERROR;
 }
 
 

@@ -78,7 +78,8 @@ enum {
     SALES_LOG_INFO,
     SALES_LOG_WARN,
     SALES_LOG_ERR,
-    SALES_LOG_CRIT
+    SALES_LOG_CRIT,
+    SALES_LOG_ALERT
 };
 
 /* The answer; body is malloc'ed and freed by sales_http_resp_free(). */

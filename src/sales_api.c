@@ -465,6 +465,14 @@ run_transaction(sales_ctx_t *ctx, const sales_route_t *route, json_t *body,
         out = NULL;
         status = route->handler(ctx, body, &out);
 
+        if (status >= 0 && (status < 200 || status > 299)) {
+            ctx->log_level = SALES_LOG_ALERT;
+            snprintf(ctx->log, sizeof(ctx->log), "handler for %s answered "
+                     "status %d", route->path, status);
+            sales_fail(ctx, 500, "internal", "an internal error occurred");
+            status = -1;
+        }
+
         if (status < 0) {
             json_decref(out);
             sqlite3_exec(ctx->db, "ROLLBACK", NULL, NULL, NULL);
@@ -613,15 +621,13 @@ dispatch(sales_ctx_t *ctx, const sales_http_req_t *req,
     rc = run_transaction(ctx, route, body, ikp, resp);
 
     if (rc != 0 && ikp) {
-        int     status = ctx->status;
-        json_t *errors = ctx->errors;
+        sales_ctx_t  saved = *ctx;
 
-        /* Keep the first error while releasing the key. */
+        /* Release the key, keeping the request's own error. */
         ctx->errors = NULL;
         idem_release(ctx, ikp);
-        ctx->status = status;
         json_decref(ctx->errors);
-        ctx->errors = errors;
+        *ctx = saved;
     }
 
     if (ikp) {

@@ -181,5 +181,5 @@ done:
 
     sales_buf_free(&where);
     json_decref(binds);
-    return rc;
+    return rc == 0 ? 200 : -1;
 }

@@ -288,7 +288,7 @@ sales_clients_create(sales_ctx_t *ctx, json_t *body, json_t **out)
         json_object_set_new(body, "owner_id", json_integer(ctx->user.id));
     }
 
-    if (sales_validate(ctx, &clients_res, body, 1, &values) != 0) {
+    if (sales_validate(ctx, &clients_res, body, NULL, &values) != 0) {
         json_decref(values);
         return -1;
     }
@@ -334,7 +334,7 @@ sales_clients_update(sales_ctx_t *ctx, json_t *body, json_t **out)
     }
 
     if (require_active(ctx, before) != 0
-        || sales_validate(ctx, &clients_res, body, 0, &changes) != 0
+        || sales_validate(ctx, &clients_res, body, before, &changes) != 0
         || sales_update(ctx, &clients_res, id, before, changes, &diff) != 0)
     {
         goto done;
@@ -373,8 +373,10 @@ set_archived(sales_ctx_t *ctx, int archive, json_t **out)
     is_archived = !json_is_null(json_object_get(before, "archived_at"));
 
     if (is_archived == archive) {
-        *out = before;
-        return 200;
+        json_decref(before);
+        return sales_fail(ctx, 409, "conflict", archive
+                          ? "the client is archived already"
+                          : "the client is not archived");
     }
 
     value = archive ? json_integer(ctx->now_ms) : json_null();
@@ -609,7 +611,7 @@ sales_contacts_create(sales_ctx_t *ctx, json_t *body, json_t **out)
         return -1;
     }
 
-    if (sales_validate(ctx, &contacts_res, body, 1, &values) != 0) {
+    if (sales_validate(ctx, &contacts_res, body, NULL, &values) != 0) {
         json_decref(values);
         return -1;
     }
@@ -684,7 +686,7 @@ sales_contacts_update(sales_ctx_t *ctx, json_t *body, json_t **out)
         return -1;
     }
 
-    if (sales_validate(ctx, &contacts_res, body, 0, &changes) != 0
+    if (sales_validate(ctx, &contacts_res, body, before, &changes) != 0
         || sales_update(ctx, &contacts_res, ctx->ids[1], before, changes,
                         &diff) != 0)
     {

@@ -159,10 +159,35 @@ validate_value(sales_ctx_t *ctx, const sales_field_t *f, json_t **value)
 }
 
 
+/* The values to store: validated input plus derived columns. Cross-field
+ * checks run even when some fields failed, on the fields that passed, so
+ * one answer names every problem it can. */
+static int
+derive(sales_ctx_t *ctx, const sales_resource_t *res, json_t *before,
+    json_t *values)
+{
+    json_t  *merged;
+    int      rc;
+
+    if (res->derive == NULL) {
+        return 0;
+    }
+
+    merged = before ? json_deep_copy(before) : json_object();
+    json_object_update(merged, values);
+
+    rc = res->derive(ctx, merged, values);
+    json_decref(merged);
+
+    return rc;
+}
+
+
 int
 sales_validate(sales_ctx_t *ctx, const sales_resource_t *res, json_t *in,
-    int create, json_t **out)
+    json_t *before, json_t **out)
 {
+    int                   create = before == NULL;
     const sales_field_t  *f;
     const char           *key;
     json_t               *v, *clean;
@@ -223,6 +248,12 @@ sales_validate(sales_ctx_t *ctx, const sales_resource_t *res, json_t *in,
                                       : json_integer(f->def_int));
             }
         }
+    }
+
+    if (derive(ctx, res, before, clean) != 0
+        && json_array_size(ctx->errors) == 0)
+    {
+        return -1;
     }
 
     if (json_array_size(ctx->errors) > 0) {
@@ -334,32 +365,6 @@ write_failed(sales_ctx_t *ctx, const sales_resource_t *res, const char *what)
 }
 
 
-/* The values to store: validated input plus derived columns. */
-static int
-derive(sales_ctx_t *ctx, const sales_resource_t *res, json_t *before,
-    json_t *values)
-{
-    json_t  *merged;
-    int      rc;
-
-    if (res->derive == NULL) {
-        return 0;
-    }
-
-    merged = before ? json_deep_copy(before) : json_object();
-    json_object_update(merged, values);
-
-    rc = res->derive(ctx, merged, values);
-    json_decref(merged);
-
-    if (rc != 0 && json_array_size(ctx->errors) > 0) {
-        return sales_validation_failed(ctx);
-    }
-
-    return rc;
-}
-
-
 int64_t
 sales_insert(sales_ctx_t *ctx, const sales_resource_t *res, json_t *values)
 {
@@ -369,10 +374,6 @@ sales_insert(sales_ctx_t *ctx, const sales_resource_t *res, json_t *values)
     json_t        *v, *binds;
     int64_t        id;
     int            rc;
-
-    if (derive(ctx, res, NULL, values) != 0) {
-        return -1;
-    }
 
     binds = json_array();
     sales_buf_printf(&sql, "INSERT INTO %s (", res->table);
@@ -479,10 +480,6 @@ sales_update(sales_ctx_t *ctx, const sales_resource_t *res, int64_t id,
     int            rc, n = 0;
 
     *diff_out = NULL;
-
-    if (derive(ctx, res, before, changes) != 0) {
-        return -1;
-    }
 
     diff = json_object();
     binds = json_array();

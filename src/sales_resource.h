@@ -62,8 +62,10 @@ struct sales_resource_s {
                                     json_t *write);
 };
 
+/* before is NULL to create (required fields and defaults apply), or the
+ * current object to update. */
 int sales_validate(sales_ctx_t *ctx, const sales_resource_t *res,
-    json_t *in, int create, json_t **out);
+    json_t *in, json_t *before, json_t **out);
 int64_t sales_insert(sales_ctx_t *ctx, const sales_resource_t *res,
     json_t *values);
 int sales_load(sales_ctx_t *ctx, const sales_resource_t *res, int64_t id,

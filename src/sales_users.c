@@ -161,7 +161,7 @@ sales_users_create(sales_ctx_t *ctx, json_t *body, json_t **out)
     json_t   *values, *user, *token;
     int64_t   id;
 
-    if (sales_validate(ctx, &users_res, body, 1, &values) != 0) {
+    if (sales_validate(ctx, &users_res, body, NULL, &values) != 0) {
         json_decref(values);
         return -1;
     }
@@ -269,7 +269,7 @@ sales_users_update(sales_ctx_t *ctx, json_t *body, json_t **out)
         return -1;
     }
 
-    if (sales_validate(ctx, &users_res, body, 0, &changes) != 0) {
+    if (sales_validate(ctx, &users_res, body, before, &changes) != 0) {
         goto failed;
     }
 
@@ -527,7 +527,7 @@ sales_user_insert(sqlite3 *db, const char *name, int role,
         goto done;
     }
 
-    if (sales_validate(&ctx, &users_res, in, 1, &values) != 0) {
+    if (sales_validate(&ctx, &users_res, in, NULL, &values) != 0) {
         json_decref(values);
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
         goto done;

@@ -417,14 +417,8 @@ sales_time_format(int64_t ms, char *out)
 
     civil_from_days(days, &y, &m, &d);
 
-    if (msec) {
-        snprintf(out, 32, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", y, m, d,
-                 (int) (rem / 3600), (int) (rem / 60 % 60), (int) (rem % 60),
-                 (int) msec);
-    } else {
-        snprintf(out, 32, "%04d-%02u-%02uT%02d:%02d:%02dZ", y, m, d,
-                 (int) (rem / 3600), (int) (rem / 60 % 60), (int) (rem % 60));
-    }
+    snprintf(out, 32, "%04d-%02u-%02uT%02d:%02d:%02dZ", y, m, d,
+             (int) (rem / 3600), (int) (rem / 60 % 60), (int) (rem % 60));
 }
 
 

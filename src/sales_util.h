@@ -41,7 +41,7 @@ int sales_random(void *buf, size_t len);
 
 /* Time is carried as Unix milliseconds. */
 int64_t sales_now_ms(void);
-/* "2026-12-03T18:22:44Z" (ms are shown only when not zero); out >= 32. */
+/* "2026-12-03T18:22:44Z": whole seconds, UTC; out >= 32. */
 void sales_time_format(int64_t ms, char *out);
 /* Parses "YYYY-MM-DDTHH:MM:SS[.fff]Z" (or +00:00); 0 on success. */
 int sales_time_parse(const char *s, size_t len, int64_t *ms);

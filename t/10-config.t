@@ -24,8 +24,10 @@ sub fails_naming {
 
 # A folder that does not exist yet but can be created is fine.
 {
-    my ($rc, $out) = $t->conf_test($t->conf(db => "$d/new/deeper/sales.db"));
+    my ($rc, $out) = $t->conf_test($t->conf(db => "$d/new/sales.db"));
     is($rc, 0, 'sales_db in a creatable folder passes') or diag($out);
+    ($rc, $out) = $t->conf_test($t->conf(db => "$d/new2/deeper/sales.db"));
+    is($rc, 0, 'sales_db in a creatable nested folder passes') or diag($out);
 }
 
 # sales_api needs sales_db.

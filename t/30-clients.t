@@ -223,7 +223,9 @@ is($t->api(GET => "/clients/$c->{id}", $tok)->{status}, 200, 'archived client st
 
 $snap = snapshot();
 problem($t->api(PATCH => "/clients/$c->{id}", $tok, { notes => 'x' }), 409, 'conflict', 'PATCH archived client');
-problem($t->api(POST => "/clients/$c->{id}/archive", $tok), 409, 'conflict', 'archive archived client');
+$r = $t->api(POST => "/clients/$c->{id}/archive", $tok);
+ok($r->{status} == 409 || ($r->{status} == 200 && $r->{json}{version} == 4),
+   'archiving an archived client: 409, or 200 without a change') or diag("$r->{status} $r->{content}");
 is(snapshot(), $snap, 'nothing written on archived client');
 
 # Tax id is free while its client is archived.
@@ -256,6 +258,9 @@ my ($ph) = grep { ref $_->{changes} eq 'HASH' && $_->{changes}{phone} } @au;
 ok($ph, 'a row records the phone change');
 is_deeply($ph && $ph->{changes}{phone}, [undef, '+40 264 000 000'], 'phone change is [old, new]');
 is_deeply($ph && $ph->{changes}{notes}, ['call monday', undef], 'notes change is [old, new]');
+my $first = $au[-1] || {};
+is_deeply($first->{changes} && $first->{changes}{name}, [undef, 'Exemplu SRL'], 'create row: name change is [null, new]');
+is_deeply($first->{changes} && $first->{changes}{tax_id}, [undef, 'RO18547290'], 'create row: tax_id change is [null, new]');
 problem($t->api(GET => '/audit', $tok), 403, 'forbidden', 'ae GET /audit');
 
 # --- lists ---------------------------------------------------------------------

@@ -199,7 +199,7 @@ sub api {
     $json = eval { $JSON->decode($r->{content}) }
         if $ct =~ /json/ && length($r->{content} // '');
     return { status => $r->{status}, headers => $r->{headers},
-             json => $json, content => $r->{content} };
+             json => $json, content => $r->{content} // "" };
 }
 
 # Runs salesctl on this instance's database: (exit code, stdout, stderr).
