@@ -191,6 +191,7 @@ int sales_db_schema_version(void);
 int sales_db_backup(sqlite3 *db, const char *to, char *err,
     size_t err_size);
 sqlite3_stmt *sales_prepare(sales_ctx_t *ctx, const char *sql);
+void sales_finish(sqlite3_stmt *st);
 int sales_step_done(sales_ctx_t *ctx, sqlite3_stmt *st);
 int sales_exec(sales_ctx_t *ctx, const char *sql);
 int sales_bind_json(sqlite3_stmt *st, int idx, json_t *v);

@@ -315,7 +315,7 @@ idem_claim(sales_ctx_t *ctx, idem_t *ik, sales_http_resp_t *resp)
                && memcmp(fp, ik->fingerprint, SALES_SHA256_LEN) == 0;
 
         if (!same) {
-            sqlite3_finalize(st);
+            sales_finish(st);
             sales_fail(ctx, 422, "validation", "this Idempotency-Key was "
                        "used with another request body");
             goto rollback;
@@ -333,26 +333,26 @@ idem_claim(sales_ctx_t *ctx, idem_t *ik, sales_http_resp_t *resp)
             if (loc) {
                 snprintf(resp->location, sizeof(resp->location), "%s", loc);
             }
-            sqlite3_finalize(st);
+            sales_finish(st);
             result = IDEM_ANSWERED;
             goto rollback;
         }
 
         if (ctx->now_ms - sqlite3_column_int64(st, 5) < SALES_IDEM_STALE_MS) {
-            sqlite3_finalize(st);
+            sales_finish(st);
             sales_fail(ctx, 409, "conflict", "a request with this "
                        "Idempotency-Key is still in progress; retry later");
             goto rollback;
         }
 
         /* Abandoned by a process that died: take it over. */
-        sqlite3_finalize(st);
+        sales_finish(st);
         st = sales_prepare(ctx,
             "UPDATE idempotency_keys SET created_at = ?, expires_at = ?"
             " WHERE user_id = ? AND method = ? AND path = ? AND key = ?");
 
     } else if (rc == SQLITE_DONE) {
-        sqlite3_finalize(st);
+        sales_finish(st);
         st = sales_prepare(ctx,
             "INSERT INTO idempotency_keys (created_at, expires_at, user_id,"
             " method, path, key, fingerprint, state)"
@@ -363,7 +363,7 @@ idem_claim(sales_ctx_t *ctx, idem_t *ik, sales_http_resp_t *resp)
         }
 
     } else {
-        sqlite3_finalize(st);
+        sales_finish(st);
         sales_db_error(ctx, "reading an idempotency key");
         goto rollback;
     }
@@ -430,7 +430,7 @@ idem_release(sales_ctx_t *ctx, idem_t *ik)
 
     idem_bind_key(st, 1, ctx, ik);
     sqlite3_step(st);
-    sqlite3_finalize(st);
+    sales_finish(st);
 }
 
 

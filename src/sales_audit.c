@@ -10,15 +10,51 @@
 #include <string.h>
 
 
+/* A whole object as changes: {field: [null, value]} for a creation,
+ * {field: [value, null]} for a deletion; bookkeeping fields left out. */
+static json_t *
+object_as_changes(json_t *obj, int created)
+{
+    const char  *key;
+    json_t      *v, *out = json_object();
+
+    json_object_foreach(obj, key, v) {
+        if (json_is_null(v) || strcmp(key, "id") == 0
+            || strcmp(key, "created_at") == 0
+            || strcmp(key, "updated_at") == 0
+            || strcmp(key, "version") == 0)
+        {
+            continue;
+        }
+
+        json_object_set_new(out, key, created ? json_pack("[nO]", v)
+                                              : json_pack("[On]", v));
+    }
+
+    return out;
+}
+
+
+/*
+ * One audit row. changes maps fields to [old, new]; for "create" and
+ * "delete" pass the whole object and it is turned into that shape.
+ */
 int
 sales_audit(sales_ctx_t *ctx, const char *action, const char *object_type,
     int64_t object_id, json_t *changes)
 {
     sqlite3_stmt  *st;
+    json_t        *shaped = NULL;
     char          *text;
 
-    text = json_dumps(changes ? changes : json_object(),
-                      JSON_COMPACT | JSON_SORT_KEYS);
+    if (strcmp(action, "create") == 0 || strcmp(action, "delete") == 0) {
+        shaped = object_as_changes(changes, action[0] == 'c');
+        changes = shaped;
+    }
+
+    text = changes ? json_dumps(changes, JSON_COMPACT | JSON_SORT_KEYS)
+                   : strdup("{}");
+    json_decref(shaped);
     if (text == NULL) {
         return sales_fail(ctx, 500, "internal", "an internal error occurred");
     }

@@ -124,11 +124,11 @@ sales_auth(sales_ctx_t *ctx, const char *header, size_t len)
         ctx->user.role = sales_role_parse(
                              (const char *) sqlite3_column_text(st, 1));
         ctx->user.manager_id = sqlite3_column_int64(st, 2);
-        sqlite3_finalize(st);
+        sales_finish(st);
         return 0;
     }
 
-    sqlite3_finalize(st);
+    sales_finish(st);
 
     if (rc != SQLITE_DONE) {
         return sales_db_error(ctx, "checking a token");
@@ -173,7 +173,7 @@ sales_token_create(sqlite3 *db, int64_t user_id, const char *label,
     sqlite3_bind_int64(st, 5, now_ms);
 
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sales_finish(st);
 
     if (rc != SQLITE_DONE) {
         return -1;
@@ -250,7 +250,7 @@ sales_may_own(sales_ctx_t *ctx, int64_t owner_id)
     rc = sqlite3_step(st);
 
     if (rc != SQLITE_ROW) {
-        sqlite3_finalize(st);
+        sales_finish(st);
         if (rc == SQLITE_DONE) {
             return 0;
         }
@@ -267,6 +267,6 @@ sales_may_own(sales_ctx_t *ctx, int64_t owner_id)
         ok = ok && manager == ctx->user.id;
     }
 
-    sqlite3_finalize(st);
+    sales_finish(st);
     return ok;
 }

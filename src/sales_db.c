@@ -17,17 +17,30 @@
 #include <unistd.h>
 
 
+/* Prepared statements are kept per connection, keyed by their SQL text:
+ * the same few dozen statements serve every request. */
+#define STMT_CACHE_SIZE  64
+
+typedef struct {
+    uint64_t         hash;
+    char            *sql;
+    sqlite3_stmt    *st;
+    uint64_t         used;
+} stmt_entry_t;
+
 typedef struct conn_s  conn_t;
 
 struct conn_s {
-    sqlite3  *db;
-    conn_t   *next;
+    sqlite3         *db;
+    stmt_entry_t     cache[STMT_CACHE_SIZE];
+    uint64_t         tick;
+    conn_t          *next;
 };
 
 
 static pthread_mutex_t   conns_lock = PTHREAD_MUTEX_INITIALIZER;
 static conn_t           *conns;
-static __thread sqlite3 *thread_db;
+static __thread conn_t  *thread_conn;
 
 
 int
@@ -207,8 +220,8 @@ sales_db_thread_conn(const sales_conf_t *conf, char *err, size_t err_size)
     conn_t   *c;
     sqlite3  *db;
 
-    if (thread_db) {
-        return thread_db;
+    if (thread_conn) {
+        return thread_conn->db;
     }
 
     if (sales_db_open(conf->db_path, conf->busy_timeout_ms, &db, err,
@@ -218,7 +231,7 @@ sales_db_thread_conn(const sales_conf_t *conf, char *err, size_t err_size)
         return NULL;
     }
 
-    c = malloc(sizeof(conn_t));
+    c = calloc(1, sizeof(conn_t));
     if (c == NULL) {
         snprintf(err, err_size, "out of memory");
         sqlite3_close_v2(db);
@@ -232,8 +245,24 @@ sales_db_thread_conn(const sales_conf_t *conf, char *err, size_t err_size)
     conns = c;
     pthread_mutex_unlock(&conns_lock);
 
-    thread_db = db;
+    thread_conn = c;
     return db;
+}
+
+
+static void
+cache_clear(conn_t *c)
+{
+    int  i;
+
+    for (i = 0; i < STMT_CACHE_SIZE; i++) {
+        if (c->cache[i].st) {
+            sqlite3_finalize(c->cache[i].st);
+            free(c->cache[i].sql);
+            c->cache[i].st = NULL;
+            c->cache[i].sql = NULL;
+        }
+    }
 }
 
 
@@ -246,6 +275,7 @@ sales_db_close_all(void)
 
     for (c = conns; c; c = next) {
         next = c->next;
+        cache_clear(c);
         sqlite3_close_v2(c->db);
         free(c);
     }
@@ -253,7 +283,7 @@ sales_db_close_all(void)
     conns = NULL;
     pthread_mutex_unlock(&conns_lock);
 
-    thread_db = NULL;
+    thread_conn = NULL;
 }
 
 
@@ -315,17 +345,120 @@ sales_db_backup(sqlite3 *db, const char *to, char *err, size_t err_size)
 }
 
 
+static uint64_t
+sql_hash(const char *sql)
+{
+    uint64_t  h = 14695981039346656037ULL;
+
+    while (*sql) {
+        h = (h ^ (unsigned char) *sql++) * 1099511628211ULL;
+    }
+
+    return h;
+}
+
+
+/*
+ * A statement for this SQL, ready to bind. On the thread's own connection
+ * it comes from the cache; release it with sales_finish() either way.
+ */
 sqlite3_stmt *
 sales_prepare(sales_ctx_t *ctx, const char *sql)
 {
+    stmt_entry_t  *e, *victim = NULL;
     sqlite3_stmt  *st = NULL;
+    conn_t        *c = thread_conn;
+    uint64_t       h;
+    int            i;
 
-    if (sqlite3_prepare_v2(ctx->db, sql, -1, &st, NULL) != SQLITE_OK) {
+    if (c == NULL || c->db != ctx->db) {
+        if (sqlite3_prepare_v2(ctx->db, sql, -1, &st, NULL) != SQLITE_OK) {
+            sales_db_error(ctx, "preparing a statement");
+            return NULL;
+        }
+        return st;
+    }
+
+    h = sql_hash(sql);
+    c->tick++;
+
+    for (i = 0; i < STMT_CACHE_SIZE; i++) {
+        e = &c->cache[i];
+
+        if (e->st == NULL) {
+            if (victim == NULL || victim->st != NULL) {
+                victim = e;             /* an empty slot is best */
+            }
+            continue;
+        }
+
+        if (sqlite3_stmt_busy(e->st)) {
+            continue;                   /* an outer caller is stepping it */
+        }
+
+        if (e->hash == h && strcmp(e->sql, sql) == 0) {
+            e->used = c->tick;
+            return e->st;
+        }
+
+        if (victim == NULL || (victim->st != NULL && e->used < victim->used)) {
+            victim = e;
+        }
+    }
+
+    if (sqlite3_prepare_v3(ctx->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
+                           NULL)
+        != SQLITE_OK)
+    {
         sales_db_error(ctx, "preparing a statement");
         return NULL;
     }
 
+    if (victim == NULL) {
+        return st;      /* every slot is being stepped: use it uncached */
+    }
+
+    if (victim->st) {
+        sqlite3_finalize(victim->st);
+        free(victim->sql);
+    }
+
+    victim->sql = strdup(sql);
+    if (victim->sql == NULL) {
+        victim->st = NULL;
+        return st;
+    }
+
+    victim->st = st;
+    victim->hash = h;
+    victim->used = c->tick;
     return st;
+}
+
+
+/* Releases a statement from sales_prepare(): reset when cached, else
+ * finalized. */
+void
+sales_finish(sqlite3_stmt *st)
+{
+    conn_t  *c = thread_conn;
+    int      i;
+
+    if (st == NULL) {
+        return;
+    }
+
+    if (c && sqlite3_db_handle(st) == c->db) {
+        for (i = 0; i < STMT_CACHE_SIZE; i++) {
+            if (c->cache[i].st == st) {
+                sqlite3_reset(st);
+                sqlite3_clear_bindings(st);
+                return;
+            }
+        }
+    }
+
+    sqlite3_finalize(st);
 }
 
 
@@ -338,11 +471,11 @@ sales_step_done(sales_ctx_t *ctx, sqlite3_stmt *st)
     rc = sqlite3_step(st);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
         sales_db_error(ctx, "writing");
-        sqlite3_finalize(st);
+        sales_finish(st);
         return -1;
     }
 
-    sqlite3_finalize(st);
+    sales_finish(st);
     return 0;
 }
 
@@ -424,6 +557,6 @@ sales_count(sales_ctx_t *ctx, const char *sql, json_t *binds)
         sales_db_error(ctx, "counting");
     }
 
-    sqlite3_finalize(st);
+    sales_finish(st);
     return n;
 }

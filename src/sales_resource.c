@@ -405,7 +405,7 @@ sales_insert(sales_ctx_t *ctx, const sales_resource_t *res, json_t *values)
     json_decref(binds);
 
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sales_finish(st);
 
     if (rc != SQLITE_DONE) {
         write_failed(ctx, res, "inserting");
@@ -455,11 +455,11 @@ sales_load(sales_ctx_t *ctx, const sales_resource_t *res, int64_t id,
 
     if (rc == SQLITE_ROW) {
         *out = sales_row_json(res, st);
-        sqlite3_finalize(st);
+        sales_finish(st);
         return 0;
     }
 
-    sqlite3_finalize(st);
+    sales_finish(st);
 
     if (rc == SQLITE_DONE) {
         return sales_not_found(ctx, res->label);
@@ -530,7 +530,7 @@ sales_update(sales_ctx_t *ctx, const sales_resource_t *res, int64_t id,
     json_decref(binds);
 
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sales_finish(st);
 
     if (rc != SQLITE_DONE) {
         json_decref(diff);
@@ -567,7 +567,7 @@ sales_set_column(sales_ctx_t *ctx, const sales_resource_t *res, int64_t id,
     sqlite3_bind_int64(st, 3, id);
 
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sales_finish(st);
 
     if (rc != SQLITE_DONE) {
         return write_failed(ctx, res, "updating");
@@ -625,7 +625,7 @@ sales_list(sales_ctx_t *ctx, const sales_resource_t *res, const char *from,
     sales_buf_t    sql = {0};
     sqlite3_stmt  *st;
     const char    *cursor;
-    json_t        *items;
+    json_t        *items, *all;
     int64_t        limit, after = 0, last = 0;
     int            rc, n = 0;
 
@@ -660,23 +660,28 @@ sales_list(sales_ctx_t *ctx, const sales_resource_t *res, const char *from,
     sales_buf_printf(&sql, " WHERE (%s)",
                      where && where->data ? where->data : "1");
 
+    all = binds ? json_copy(binds) : json_array();
+
     if (cursor) {
-        sales_buf_printf(&sql, " AND t.id %s %lld", newest_first ? "<" : ">",
-                         (long long) after);
+        sales_buf_printf(&sql, " AND t.id %s ?", newest_first ? "<" : ">");
+        json_array_append_new(all, json_integer(after));
     }
 
-    sales_buf_printf(&sql, " ORDER BY t.id %s LIMIT %lld",
-                     newest_first ? "DESC" : "ASC", (long long) limit + 1);
+    sales_buf_printf(&sql, " ORDER BY t.id %s LIMIT ?",
+                     newest_first ? "DESC" : "ASC");
+    json_array_append_new(all, json_integer(limit + 1));
 
     st = sql.failed ? NULL : sales_prepare(ctx, sql.data);
     sales_buf_free(&sql);
 
-    if (st == NULL) {
-        return -1;
+    if (st != NULL) {
+        sales_bind_all(st, all);
     }
 
-    if (binds) {
-        sales_bind_all(st, binds);
+    json_decref(all);
+
+    if (st == NULL) {
+        return -1;
     }
 
     items = json_array();
@@ -690,7 +695,7 @@ sales_list(sales_ctx_t *ctx, const sales_resource_t *res, const char *from,
         n++;
     }
 
-    sqlite3_finalize(st);
+    sales_finish(st);
 
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
         json_decref(items);

@@ -59,7 +59,7 @@ user_derive(sales_ctx_t *ctx, json_t *merged, json_t *write)
 
     sqlite3_bind_int64(st, 1, json_integer_value(m));
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sales_finish(st);
 
     if (rc == SQLITE_DONE) {
         return sales_field_error(ctx, "manager_id",
@@ -136,7 +136,7 @@ add_team(sales_ctx_t *ctx, json_t *user)
         json_array_append_new(team, json_integer(sqlite3_column_int64(st, 0)));
     }
 
-    sqlite3_finalize(st);
+    sales_finish(st);
 
     return rc == SQLITE_DONE ? 0 : sales_db_error(ctx, "reading a team");
 }
@@ -440,7 +440,7 @@ sales_tokens_list(sales_ctx_t *ctx, json_t *body, json_t **out)
         json_array_append_new(items, t);
     }
 
-    sqlite3_finalize(st);
+    sales_finish(st);
 
     if (rc != SQLITE_DONE) {
         json_decref(items);
