@@ -78,6 +78,9 @@ $t->start;
 my $r = $t->api(GET => '/me', $t->{admin});
 is($r->{status}, 200, 'started instance answers /me');
 is($r->{json}{id}, $t->{admin_id}, '/me is the admin');
+my $nobody = getpwnam('nobody');
+is((stat "$d/data")[4], $nobody, 'the database folder is handed to the worker user');
+is((stat "$d/data/sales.db")[4], $nobody, 'the database file is handed to the worker user');
 $t->stop;
 
 done_testing;

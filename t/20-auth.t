@@ -1,6 +1,7 @@
 use strict;
 use warnings;
 use Test::More;
+use Digest::SHA qw(sha256_hex);
 use lib 't/lib';
 use SalesTest;
 
@@ -81,6 +82,10 @@ is($r->{json}{role}, 'integration', 'integration role');
     ok(length $dump, 'database dump readable');
     ok(index($dump, substr($ae->{token}, 4)) < 0, 'token text is not stored in the database');
     ok(index($dump, substr($adm, 4)) < 0, 'admin token text is not stored in the database');
+    my $hashes = $t->sql('select hex(hash) from api_tokens') // '';
+    my $tk = $ae->{token};
+    ok(index($hashes, uc sha256_hex($tk)) >= 0 || index($hashes, uc sha256_hex(substr($tk, 4))) >= 0,
+       'the token is stored as its SHA-256');
 }
 
 # --- user list / get visibility --------------------------------------------

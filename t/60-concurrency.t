@@ -75,6 +75,8 @@ ok(!grep({ !@$_ } @res), 'every client made requests');
 my @bad = grep { $_->{status} < 200 || $_->{status} > 299 } @all;
 is(scalar @bad, 0, 'every request during reloads got 2xx') or diag(explain [@bad[0 .. ($#bad < 4 ? $#bad : 4)]]);
 is(named_like('Reload %'), scalar(@all), 'row count matches the requests');
+my @hups = SalesTest::read_file("$t->{dir}/error.log") =~ /SIGHUP\) received.*reconfiguring/g;
+is(scalar @hups, 2, 'nginx reconfigured twice');
 is($t->pid, $pid, 'same master after reloads');
 ok(kill(0, $pid), 'master alive');
 
@@ -86,4 +88,28 @@ is($r->{status}, 201, 'create after reload');
 is($t->api(GET => "/clients/$r->{json}{id}", $aes[0]{token})->{status}, 200, 'read after reload');
 
 $t->stop;
+
+# --- a write lock held elsewhere: 503 with Retry-After, nothing written ---------------
+{
+    my $s = SalesTest->new(http_extra => 'sales_busy_timeout 100ms;');
+    my $u = $s->user('ae');
+    is($s->api(POST => '/clients', $u->{token}, { name => 'Before Lock' })->{status}, 201, 'write before the lock');
+    my $n = $s->sql('select count(*) from clients');
+    open(my $sq, '|-', 'sqlite3', '-batch', $s->{db}) or die "sqlite3: $!";
+    select((select($sq), $| = 1)[0]);
+    print $sq ".timeout 5000\nBEGIN IMMEDIATE;\nUPDATE users SET version = version WHERE 0;\n";
+    sleep 0.5;
+    my $r = $s->api(POST => '/clients', $u->{token}, { name => 'Locked Out' });
+    problem($r, 503, 'unavailable', 'write while another process holds the write lock');
+    ok(($r->{headers}{'retry-after'} // '') =~ /^\d+$/, '503 carries Retry-After seconds');
+    is($s->api(GET => '/clients', $u->{token})->{status}, 200, 'reads still work under the lock');
+    print $sq "ROLLBACK;\n";
+    close $sq;
+    is($s->sql('select count(*) from clients'), $n, 'nothing written by the 503');
+    like(SalesTest::read_file("$s->{dir}/error.log"), qr/\[(?:error|warn)\].*(?:busy|lock)/i,
+         'the lock is reported in the error log');
+    is($s->api(POST => '/clients', $u->{token}, { name => 'After Lock' })->{status}, 201, 'writes resume after the lock');
+    $s->stop;
+}
+
 done_testing;

@@ -667,17 +667,51 @@ test_clients(void)
     res_free(&r);
     free(deep);
 
-    /* Brackets inside strings do not count as nesting. */
+    /* Brackets inside strings, also after an escaped quote, do not
+     * count as nesting. */
     {
-        char  name[48];
+        char  open[48], braces[48];
 
-        memset(name, '[', 40);
-        name[40] = '\0';
-        snprintf(body, sizeof(body), "{\"name\":\"%s\\\"{{{{{{{{\"}", name);
+        memset(open, '[', 40);
+        open[40] = '\0';
+        memset(braces, '{', 40);
+        braces[40] = '\0';
+        snprintf(body, sizeof(body), "{\"name\":\"%s\\\"%s\"}", open,
+                 braces);
         api(&r, SALES_POST, "/clients", body, NULL);
         is_int(r.status, 201, "brackets inside a string are not nesting");
         res_free(&r);
     }
+
+    /* Tax ids outside Romania; the RO prefix in any case and spacing. */
+    api(&r, SALES_POST, "/clients",
+        "{\"name\":\"Deutsch GmbH\",\"country\":\"DE\","
+        "\"tax_id\":\"de 123456789\",\"currency\":\"EUR\"}", NULL);
+    is_int(r.status, 201, "a German client: 201");
+    is_str(jstr(r.json, "tax_id"), "DE123456789", "DE tax id normalized");
+    ok(json_is_true(json_object_get(r.json, "vat_payer")),
+       "country prefix makes a VAT payer");
+    res_free(&r);
+
+    api(&r, SALES_POST, "/clients",
+        "{\"name\":\"Spaced SRL\",\"tax_id\":\"ro 1234 567 897\"}", NULL);
+    is_int(r.status, 201, "RO tax id in lower case with spaces: 201");
+    is_str(jstr(r.json, "tax_id"), "RO1234567897",
+           "RO tax id stored without spaces, upper case");
+    res_free(&r);
+
+    api(&r, SALES_POST, "/clients",
+        "{\"name\":\"Short SRL\",\"tax_id\":\"R1234567897\"}", NULL);
+    is_problem(&r, 422, "validation", "an R prefix is not RO");
+    res_free(&r);
+
+    api(&r, SALES_POST, "/clients",
+        "{\"name\":\"Bad Cur SRL\",\"currency\":\"ron\","
+        "\"country\":\"ro\"}", NULL);
+    is_problem(&r, 422, "validation", "lower-case currency and country");
+    is_int(json_array_size(json_object_get(r.json, "errors")), 2,
+           "currency and country both named");
+    res_free(&r);
 
     o.content_type = "text/plain";
     api(&r, SALES_POST, "/clients", "{\"name\":\"Text SRL\"}", &o);

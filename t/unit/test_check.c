@@ -75,6 +75,8 @@ test_iban(void)
         "DE98370400440532013000",       /* swapped check digits */
         "RO49AAAA1B3100759384000",      /* RO with 23 characters */
         "RO49AAAA1B310075938400000",    /* RO with 25 characters */
+        "RO23AAAA1B3100759384000",      /* 23, though mod 97 holds */
+        "RO18AAAA1B310075938400000",    /* 25, though mod 97 holds */
         "gb82west12345698765432",       /* lower case */
         "GB82west12345698765432",
         "ro49AAAA1B31007593840000",

@@ -205,7 +205,7 @@ test_idem_key_parse(void)
         "", "\"\"", "\"", "a b", "a/b", "a,b", "a\"b", "\"abc", "abc\"",
         "\xc3\xa9", "a=b", "a+b", "a\tb", "\"a b\"", "'abc'", "a;b",
     };
-    char    out[256], k[300];
+    char    out[512], k[300];
     size_t  i;
 
     strcpy(out, "junk");
