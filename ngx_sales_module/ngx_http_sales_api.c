@@ -42,6 +42,8 @@ static ngx_int_t ngx_http_sales_api_send(ngx_http_request_t *r,
     sales_http_resp_t *resp);
 static ngx_int_t ngx_http_sales_api_problem(ngx_http_request_t *r,
     ngx_uint_t status, const char *problem, const char *detail);
+static ngx_int_t ngx_http_sales_task_ctx_init(ngx_http_request_t *r,
+    ngx_http_sales_task_ctx_t *t);
 static void ngx_http_sales_task_cleanup(void *data);
 static ngx_table_elt_t *ngx_http_sales_find_header(ngx_http_request_t *r,
     const char *name, size_t len);
@@ -167,7 +169,6 @@ ngx_http_sales_api_post(ngx_http_request_t *r,
     ngx_chain_t                *cl;
     ngx_table_elt_t            *h;
     ngx_thread_task_t          *task;
-    ngx_pool_cleanup_t         *cln;
     ngx_http_variable_value_t  *vv;
     ngx_http_sales_task_ctx_t  *t;
 
@@ -178,15 +179,10 @@ ngx_http_sales_api_post(ngx_http_request_t *r,
 
     t = task->ctx;
     t->conf = &smcf->core;
-    t->body_fd = NGX_INVALID_FILE;
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
+    if (ngx_http_sales_task_ctx_init(r, t) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    cln->handler = ngx_http_sales_task_cleanup;
-    cln->data = t;
 
     ctx->task = task;
     ctx->tctx = t;
@@ -538,23 +534,12 @@ static ngx_int_t
 ngx_http_sales_api_problem(ngx_http_request_t *r, ngx_uint_t status,
     const char *problem, const char *detail)
 {
-    ngx_pool_cleanup_t         *cln;
     ngx_http_sales_task_ctx_t  *t;
 
     t = ngx_pcalloc(r->pool, sizeof(ngx_http_sales_task_ctx_t));
-    if (t == NULL) {
+    if (t == NULL || ngx_http_sales_task_ctx_init(r, t) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    t->body_fd = NGX_INVALID_FILE;
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    cln->handler = ngx_http_sales_task_cleanup;
-    cln->data = t;
 
     sales_problem_response(&t->resp, (int) status, problem, detail, NULL);
 
@@ -563,6 +548,28 @@ ngx_http_sales_api_problem(ngx_http_request_t *r, ngx_uint_t status,
     }
 
     return ngx_http_sales_api_send(r, &t->resp);
+}
+
+
+/* The answer and any body copy live on malloc until the request's pool
+ * goes. */
+static ngx_int_t
+ngx_http_sales_task_ctx_init(ngx_http_request_t *r,
+    ngx_http_sales_task_ctx_t *t)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    t->body_fd = NGX_INVALID_FILE;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_sales_task_cleanup;
+    cln->data = t;
+
+    return NGX_OK;
 }
 
 

@@ -206,6 +206,8 @@ const char *sales_param(sales_ctx_t *ctx, const char *name);
 int sales_param_int(sales_ctx_t *ctx, const char *name, int64_t min,
     int64_t max, int64_t *out);
 int sales_param_bool(sales_ctx_t *ctx, const char *name, int *out);
+/* 400 naming the parameter. */
+int sales_param_error(sales_ctx_t *ctx, const char *name, const char *detail);
 
 /* sales_auth.c */
 int sales_auth(sales_ctx_t *ctx, const char *header, size_t len);

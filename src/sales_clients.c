@@ -424,15 +424,6 @@ sales_clients_unarchive(sales_ctx_t *ctx, json_t *body, json_t **out)
 }
 
 
-static int
-bad_param(sales_ctx_t *ctx, const char *name, const char *detail)
-{
-    sales_field_error(ctx, name, "%s", detail);
-    return sales_fail(ctx, 400, "malformed", "query parameter %s: %s", name,
-                      detail);
-}
-
-
 int
 sales_clients_list(sales_ctx_t *ctx, json_t *body, json_t **out)
 {
@@ -451,7 +442,7 @@ sales_clients_list(sales_ctx_t *ctx, json_t *body, json_t **out)
 
         } else if (strcmp(owner, "team") == 0) {
             if (ctx->user.role != SALES_ROLE_MANAGER) {
-                bad_param(ctx, "owner", "team is for managers");
+                sales_param_error(ctx, "owner", "team is for managers");
                 goto done;
             }
             /* the scope already is the team */
@@ -461,7 +452,7 @@ sales_clients_list(sales_ctx_t *ctx, json_t *body, json_t **out)
             long long  id = strtoll(owner, &end, 10);
 
             if (*owner < '1' || *owner > '9' || *end != '\0' || id <= 0) {
-                bad_param(ctx, "owner", "must be me, team or a user id");
+                sales_param_error(ctx, "owner", "must be me, team or a user id");
                 goto done;
             }
 
@@ -530,7 +521,7 @@ sales_clients_list(sales_ctx_t *ctx, json_t *body, json_t **out)
         sales_buf_adds(&where, " AND t.archived_at IS NOT NULL");
 
     } else if (strcmp(archived, "all") != 0) {
-        bad_param(ctx, "archived", "must be false, true or all");
+        sales_param_error(ctx, "archived", "must be false, true or all");
         goto done;
     }
 

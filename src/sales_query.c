@@ -94,8 +94,8 @@ name_allowed(const char *allowed, const char *name)
 }
 
 
-static int
-param_error(sales_ctx_t *ctx, const char *name, const char *detail)
+int
+sales_param_error(sales_ctx_t *ctx, const char *name, const char *detail)
 {
     sales_field_error(ctx, name, "%s", detail);
     return sales_fail(ctx, 400, "malformed", "query parameter %s: %s", name,
@@ -142,7 +142,7 @@ sales_params_parse(sales_ctx_t *ctx, const char *q, size_t len,
         }
 
         if (!name_allowed(allowed, name)) {
-            param_error(ctx, name, "unknown query parameter");
+            sales_param_error(ctx, name, "unknown query parameter");
             free(name);
             free(value);
             return -1;
@@ -150,7 +150,7 @@ sales_params_parse(sales_ctx_t *ctx, const char *q, size_t len,
 
         for (k = 0; k < ctx->nparams; k++) {
             if (strcmp(ctx->params[k].name, name) == 0) {
-                param_error(ctx, name, "given more than once");
+                sales_param_error(ctx, name, "given more than once");
                 free(name);
                 free(value);
                 return -1;
@@ -236,7 +236,7 @@ bad:
 
         snprintf(detail, sizeof(detail), "must be an integer from %lld to "
                  "%lld", (long long) min, (long long) max);
-        return param_error(ctx, name, detail);
+        return sales_param_error(ctx, name, detail);
     }
 }
 
@@ -263,5 +263,5 @@ sales_param_bool(sales_ctx_t *ctx, const char *name, int *out)
         return 0;
     }
 
-    return param_error(ctx, name, "must be true or false");
+    return sales_param_error(ctx, name, "must be true or false");
 }

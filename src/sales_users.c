@@ -208,10 +208,8 @@ sales_users_list(sales_ctx_t *ctx, json_t *body, json_t **out)
     role = sales_param(ctx, "role");
     if (role) {
         if (sales_role_parse(role) == 0) {
-            sales_field_error(ctx, "role", "must be one of: admin, manager, "
+            sales_param_error(ctx, "role", "must be one of: admin, manager, "
                               "ae, integration");
-            sales_fail(ctx, 400, "malformed", "query parameter role: unknown "
-                       "role");
             goto done;
         }
         sales_buf_adds(&where, " AND t.role = ?");
