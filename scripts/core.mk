@@ -5,7 +5,7 @@ CC      ?= cc
 WARN    := -std=gnu11 -W -Wall -Wextra -Wpointer-arith -Wno-unused-parameter -Werror
 CORE    := $(filter-out $(ROOT)/src/salesctl.c,$(wildcard $(ROOT)/src/*.c))
 HDRS    := $(wildcard $(ROOT)/src/*.h)
-LIBS    := -lsqlite3 -ljansson -lpthread
+LIBS    := -lsqlite3 -ljansson -lpthread -lm
 SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 salesctl: $(BUILD)/salesctl

@@ -219,6 +219,8 @@ int sales_role_parse(const char *s);
 void sales_scope_sql(sales_ctx_t *ctx, const char *column, sales_buf_t *sql,
     json_t *binds);
 int sales_may_own(sales_ctx_t *ctx, int64_t owner_id);
+int sales_owner_filter(sales_ctx_t *ctx, const char *column,
+    sales_buf_t *where, json_t *binds);
 
 /* sales_audit.c */
 int sales_audit(sales_ctx_t *ctx, const char *action,
@@ -251,6 +253,19 @@ int sales_contacts_get(sales_ctx_t *ctx, json_t *body, json_t **out);
 int sales_contacts_update(sales_ctx_t *ctx, json_t *body, json_t **out);
 int sales_contacts_delete(sales_ctx_t *ctx, json_t *body, json_t **out);
 int sales_audit_list(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_opportunities_create(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_opportunities_list(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_opportunities_get(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_opportunities_update(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_opportunities_history(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_activities_create(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_activities_list(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_activities_get(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_activities_update(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_activities_delete(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_clients_history(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_report_pipeline(sales_ctx_t *ctx, json_t *body, json_t **out);
 
 /* For salesctl: create a user directly (no caller). */
 int sales_user_insert(sqlite3 *db, const char *name, int role,

@@ -9,6 +9,7 @@
 #include "sales.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -269,4 +270,46 @@ sales_may_own(sales_ctx_t *ctx, int64_t owner_id)
 
     sales_finish(st);
     return ok;
+}
+
+
+/*
+ * ?owner=me|team|ID on top of the caller's scope: me is the caller, team
+ * (managers only) is what the scope already is, an id narrows to that
+ * owner (and finds nothing outside the scope).
+ */
+int
+sales_owner_filter(sales_ctx_t *ctx, const char *column, sales_buf_t *where,
+    json_t *binds)
+{
+    const char  *owner = sales_param(ctx, "owner");
+    char        *end;
+    long long    id;
+
+    if (owner == NULL) {
+        return 0;
+    }
+
+    if (strcmp(owner, "me") == 0) {
+        sales_buf_printf(where, " AND %s = ?", column);
+        json_array_append_new(binds, json_integer(ctx->user.id));
+        return 0;
+    }
+
+    if (strcmp(owner, "team") == 0) {
+        if (ctx->user.role != SALES_ROLE_MANAGER) {
+            return sales_param_error(ctx, "owner", "team is for managers");
+        }
+        return 0;
+    }
+
+    id = strtoll(owner, &end, 10);
+
+    if (*owner < '1' || *owner > '9' || *end != '\0' || id <= 0) {
+        return sales_param_error(ctx, "owner", "must be me, team or a user id");
+    }
+
+    sales_buf_printf(where, " AND %s = ?", column);
+    json_array_append_new(binds, json_integer(id));
+    return 0;
 }

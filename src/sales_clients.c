@@ -12,7 +12,8 @@
 
 static int check_trade_register(sales_ctx_t *ctx, const sales_field_t *f,
     json_t **value);
-static int client_derive(sales_ctx_t *ctx, json_t *merged, json_t *write);
+static int client_derive(sales_ctx_t *ctx, json_t *before, json_t *merged,
+    json_t *write);
 
 
 static const sales_field_t  client_fields[] = {
@@ -179,7 +180,8 @@ derive_tax_id(sales_ctx_t *ctx, json_t *merged, json_t *write)
 
 
 static int
-client_derive(sales_ctx_t *ctx, json_t *merged, json_t *write)
+client_derive(sales_ctx_t *ctx, json_t *before, json_t *merged,
+    json_t *write)
 {
     json_t  *owner;
     int      rc = 0, may;
@@ -225,8 +227,8 @@ client_derive(sales_ctx_t *ctx, json_t *merged, json_t *write)
 
 
 /* Loads a client the caller may see; anything else is "not found". */
-static int
-load_client(sales_ctx_t *ctx, int64_t id, json_t **out)
+int
+sales_client_load(sales_ctx_t *ctx, int64_t id, json_t **out)
 {
     sales_buf_t  where = {0};
     json_t      *binds = json_array();
@@ -261,7 +263,7 @@ client_changed(sales_ctx_t *ctx, const char *action, const char *event,
     int      rc;
 
     if (sales_audit(ctx, action, "client", id, changes) != 0
-        || load_client(ctx, id, out) != 0)
+        || sales_client_load(ctx, id, out) != 0)
     {
         return -1;
     }
@@ -318,7 +320,7 @@ sales_clients_create(sales_ctx_t *ctx, json_t *body, json_t **out)
 int
 sales_clients_get(sales_ctx_t *ctx, json_t *body, json_t **out)
 {
-    return load_client(ctx, ctx->ids[0], out) == 0 ? 200 : -1;
+    return sales_client_load(ctx, ctx->ids[0], out) == 0 ? 200 : -1;
 }
 
 
@@ -329,7 +331,7 @@ sales_clients_update(sales_ctx_t *ctx, json_t *body, json_t **out)
     int64_t   id = ctx->ids[0];
     int       rc = -1;
 
-    if (load_client(ctx, id, &before) != 0) {
+    if (sales_client_load(ctx, id, &before) != 0) {
         return -1;
     }
 
@@ -366,7 +368,7 @@ set_archived(sales_ctx_t *ctx, int archive, json_t **out)
     int64_t   id = ctx->ids[0];
     int       rc, is_archived;
 
-    if (load_client(ctx, id, &before) != 0) {
+    if (sales_client_load(ctx, id, &before) != 0) {
         return -1;
     }
 
@@ -428,63 +430,21 @@ int
 sales_clients_list(sales_ctx_t *ctx, json_t *body, json_t **out)
 {
     sales_buf_t   where = {0};
-    const char   *owner, *q, *tax, *ext, *archived;
+    const char   *q, *tax, *ext, *archived;
     json_t       *binds = json_array();
     int           rc = -1;
 
     sales_scope_sql(ctx, "t.owner_id", &where, binds);
 
-    owner = sales_param(ctx, "owner");
-    if (owner) {
-        if (strcmp(owner, "me") == 0) {
-            sales_buf_adds(&where, " AND t.owner_id = ?");
-            json_array_append_new(binds, json_integer(ctx->user.id));
-
-        } else if (strcmp(owner, "team") == 0) {
-            if (ctx->user.role != SALES_ROLE_MANAGER) {
-                sales_param_error(ctx, "owner", "team is for managers");
-                goto done;
-            }
-            /* the scope already is the team */
-
-        } else {
-            char      *end;
-            long long  id = strtoll(owner, &end, 10);
-
-            if (*owner < '1' || *owner > '9' || *end != '\0' || id <= 0) {
-                sales_param_error(ctx, "owner", "must be me, team or a user id");
-                goto done;
-            }
-
-            sales_buf_adds(&where, " AND t.owner_id = ?");
-            json_array_append_new(binds, json_integer(id));
-        }
+    if (sales_owner_filter(ctx, "t.owner_id", &where, binds) != 0) {
+        goto done;
     }
 
     q = sales_param(ctx, "q");
-    if (q && q[0]) {
-        char         *folded = sales_fold(q, strlen(q));
-        sales_buf_t   pattern = {0};
-        const char   *p;
-
-        if (folded == NULL) {
-            sales_fail(ctx, 500, "internal", "out of memory");
-            goto done;
-        }
-
-        sales_buf_adds(&pattern, "%");
-        for (p = folded; *p; p++) {
-            if (*p == '%' || *p == '_' || *p == '\\') {
-                sales_buf_adds(&pattern, "\\");
-            }
-            sales_buf_add(&pattern, p, 1);
-        }
-        sales_buf_adds(&pattern, "%");
-        free(folded);
-
-        sales_buf_adds(&where, " AND t.name_search LIKE ? ESCAPE '\\'");
-        json_array_append_new(binds, json_string(pattern.data));
-        sales_buf_free(&pattern);
+    if (q && q[0]
+        && sales_like_filter(ctx, "t.name_search", q, &where, binds) != 0)
+    {
+        goto done;
     }
 
     tax = sales_param(ctx, "tax_id");
@@ -544,7 +504,7 @@ contact_client(sales_ctx_t *ctx, int for_write)
     json_t  *client;
     int      rc = 0;
 
-    if (load_client(ctx, ctx->ids[0], &client) != 0) {
+    if (sales_client_load(ctx, ctx->ids[0], &client) != 0) {
         return -1;
     }
 

@@ -147,6 +147,33 @@ validate_value(sales_ctx_t *ctx, const sales_field_t *f, json_t **value)
 
         break;
 
+    case SALES_F_DATE:
+        if (!json_is_string(v)
+            || !sales_date_valid(json_string_value(v), json_string_length(v)))
+        {
+            return sales_field_error(ctx, f->name,
+                                     "must be a date YYYY-MM-DD");
+        }
+
+        break;
+
+    case SALES_F_TIME: {
+        int64_t  ms;
+
+        if (!json_is_string(v)
+            || sales_time_parse(json_string_value(v), json_string_length(v),
+                                &ms) != 0)
+        {
+            return sales_field_error(ctx, f->name, "must be an ISO 8601 UTC "
+                                     "time like 2026-12-03T09:30:00Z");
+        }
+
+        /* Stored as Unix milliseconds. */
+        json_decref(*value);
+        *value = json_integer(ms);
+        break;
+    }
+
     default:
         return sales_field_error(ctx, f->name, "is read-only");
     }
@@ -176,7 +203,7 @@ derive(sales_ctx_t *ctx, const sales_resource_t *res, json_t *before,
     merged = before ? json_deep_copy(before) : json_object();
     json_object_update(merged, values);
 
-    rc = res->derive(ctx, merged, values);
+    rc = res->derive(ctx, before, merged, values);
     json_decref(merged);
 
     return rc;
@@ -200,9 +227,7 @@ sales_validate(sales_ctx_t *ctx, const sales_resource_t *res, json_t *in,
 
         f = field_find(res, key);
 
-        if (f == NULL || (f->flags & SALES_F_HIDDEN)
-            || (f->type == SALES_F_TIME))
-        {
+        if (f == NULL || (f->flags & SALES_F_HIDDEN)) {
             sales_field_error(ctx, key, "unknown field");
             continue;
         }
@@ -577,44 +602,123 @@ sales_set_column(sales_ctx_t *ctx, const sales_resource_t *res, int64_t id,
 }
 
 
-/* Cursors are opaque to clients: base64url of "v1:<id>". */
-static void
-cursor_encode(int64_t id, char *out)
+/*
+ * Cursors are opaque to clients: base64url of the JSON
+ * [sort name, descending, last sort value, last id]. A cursor is only
+ * good for the sort it came from.
+ */
+static char *
+cursor_encode(const char *sort, int desc, json_t *value, int64_t id)
 {
-    char  raw[32];
-    int   n;
+    json_t  *c;
+    char    *text, *out;
+    size_t   len;
 
-    n = snprintf(raw, sizeof(raw), "v1:%lld", (long long) id);
-    sales_base64url_encode((const uint8_t *) raw, (size_t) n, out);
+    c = json_pack("[s, b, O, I]", sort, desc, value, (json_int_t) id);
+    text = c ? json_dumps(c, JSON_COMPACT) : NULL;
+    json_decref(c);
+
+    if (text == NULL) {
+        return NULL;
+    }
+
+    len = strlen(text);
+    out = malloc(sales_base64_len(len) + 1);
+    if (out) {
+        sales_base64url_encode((const uint8_t *) text, len, out);
+    }
+
+    free(text);
+    return out;
 }
 
 
 static int
-cursor_decode(const char *s, int64_t *id)
+cursor_decode(const char *s, const sales_sort_t *sort, int desc,
+    json_t **value, int64_t *id)
 {
-    uint8_t  raw[32];
-    long     n;
-    char    *end;
-    char     text[33];
+    uint8_t   raw[512];
+    json_t   *c, *v;
+    long      n;
+    int       ok;
 
-    n = sales_base64_decode(s, strlen(s), raw, sizeof(raw) - 1);
-    if (n < 4 || memcmp(raw, "v1:", 3) != 0) {
+    n = sales_base64_decode(s, strlen(s), raw, sizeof(raw));
+    if (n <= 0) {
         return -1;
     }
 
-    memcpy(text, raw + 3, (size_t) n - 3);
-    text[n - 3] = '\0';
-
-    if (text[0] < '1' || text[0] > '9') {
+    c = json_loadb((const char *) raw, (size_t) n, 0, NULL);
+    if (c == NULL) {
         return -1;
     }
 
-    *id = strtoll(text, &end, 10);
-    if (*end != '\0' || *id <= 0) {
-        return -1;
+    v = json_array_get(c, 2);
+
+    ok = json_array_size(c) == 4
+         && json_is_string(json_array_get(c, 0))
+         && strcmp(json_string_value(json_array_get(c, 0)), sort->name) == 0
+         && json_is_boolean(json_array_get(c, 1))
+         && json_is_true(json_array_get(c, 1)) == desc
+         && json_is_integer(json_array_get(c, 3))
+         && json_integer_value(json_array_get(c, 3)) > 0
+         && (sort->type == SALES_F_INT ? json_is_integer(v)
+                                       : json_is_string(v));
+
+    if (ok) {
+        *value = json_incref(v);
+        *id = json_integer_value(json_array_get(c, 3));
     }
 
-    return 0;
+    json_decref(c);
+    return ok ? 0 : -1;
+}
+
+
+static const sales_sort_t  sort_by_id = { "id", "t.id", SALES_F_INT };
+
+
+/* Picks the sort from ?sort=name or -name; the first entry is the
+ * default. */
+int
+sales_sort_param(sales_ctx_t *ctx, const sales_sort_t *sorts,
+    const sales_sort_t **sort, int *desc)
+{
+    const sales_sort_t  *s;
+    const char          *v = sales_param(ctx, "sort");
+
+    *sort = &sorts[0];
+    *desc = 0;
+
+    if (v == NULL) {
+        return 0;
+    }
+
+    if (v[0] == '-') {
+        *desc = 1;
+        v++;
+    }
+
+    for (s = sorts; s->name; s++) {
+        if (strcmp(s->name, v) == 0) {
+            *sort = s;
+            return 0;
+        }
+    }
+
+    {
+        sales_buf_t  names = {0};
+
+        for (s = sorts; s->name; s++) {
+            sales_buf_printf(&names, "%s%s", s == sorts ? "" : ", ", s->name);
+        }
+
+        sales_buf_adds(&names, " (prefix - for descending)");
+        sales_param_error(ctx, "sort", names.failed ? "unknown sort"
+                                                    : names.data);
+        sales_buf_free(&names);
+    }
+
+    return -1;
 }
 
 
@@ -622,12 +726,26 @@ int
 sales_list(sales_ctx_t *ctx, const sales_resource_t *res, const char *from,
     sales_buf_t *where, json_t *binds, int newest_first, json_t **out)
 {
+    return sales_list_sorted(ctx, res, from, where, binds, &sort_by_id,
+                             newest_first, out);
+}
+
+
+/*
+ * One page of a list, ordered by (sort column, id) and continued after
+ * the cursor's row: keyset pagination, stable while rows come and go.
+ */
+int
+sales_list_sorted(sales_ctx_t *ctx, const sales_resource_t *res,
+    const char *from, sales_buf_t *where, json_t *binds,
+    const sales_sort_t *sort, int desc, json_t **out)
+{
     sales_buf_t    sql = {0};
     sqlite3_stmt  *st;
     const char    *cursor;
-    json_t        *items, *all;
+    json_t        *items, *all, *after_value = NULL, *last_value = NULL;
     int64_t        limit, after = 0, last = 0;
-    int            rc, n = 0;
+    int            rc, n = 0, ncols;
 
     *out = NULL;
 
@@ -640,17 +758,17 @@ sales_list(sales_ctx_t *ctx, const sales_resource_t *res, const char *from,
     }
 
     cursor = sales_param(ctx, "cursor");
-    if (cursor && cursor_decode(cursor, &after) != 0) {
-        sales_fail(ctx, 400, "malformed", "cursor: not a cursor this API "
-                   "gave out");
-        sales_field_error(ctx, "cursor", "not a cursor this API gave out");
-        ctx->status = 400;
-        ctx->problem = "malformed";
-        return -1;
+    if (cursor && cursor_decode(cursor, sort, desc, &after_value, &after)
+                  != 0)
+    {
+        return sales_param_error(ctx, "cursor", "not a cursor this list "
+                                 "gave out for this sort");
     }
 
     sales_buf_adds(&sql, "SELECT ");
     sales_select_columns(res, "t", &sql);
+    sales_buf_printf(&sql, ", %s", sort->column);
+
     if (from) {
         sales_buf_printf(&sql, " FROM %s", from);
     } else {
@@ -663,12 +781,14 @@ sales_list(sales_ctx_t *ctx, const sales_resource_t *res, const char *from,
     all = binds ? json_copy(binds) : json_array();
 
     if (cursor) {
-        sales_buf_printf(&sql, " AND t.id %s ?", newest_first ? "<" : ">");
+        sales_buf_printf(&sql, " AND (%s, t.id) %s (?, ?)", sort->column,
+                         desc ? "<" : ">");
+        json_array_append_new(all, after_value);
         json_array_append_new(all, json_integer(after));
     }
 
-    sales_buf_printf(&sql, " ORDER BY t.id %s LIMIT ?",
-                     newest_first ? "DESC" : "ASC");
+    sales_buf_printf(&sql, " ORDER BY %s %s, t.id %s LIMIT ?", sort->column,
+                     desc ? "DESC" : "ASC", desc ? "DESC" : "ASC");
     json_array_append_new(all, json_integer(limit + 1));
 
     st = sql.failed ? NULL : sales_prepare(ctx, sql.data);
@@ -685,12 +805,21 @@ sales_list(sales_ctx_t *ctx, const sales_resource_t *res, const char *from,
     }
 
     items = json_array();
+    ncols = sqlite3_column_count(st);
 
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (n == limit) {
             break;
         }
+
         last = sqlite3_column_int64(st, 0);
+        json_decref(last_value);
+        last_value = sort->type == SALES_F_INT
+                     ? json_integer(sqlite3_column_int64(st, ncols - 1))
+                     : json_stringn((const char *)
+                                    sqlite3_column_text(st, ncols - 1),
+                                    (size_t) sqlite3_column_bytes(st,
+                                                                  ncols - 1));
         json_array_append_new(items, sales_row_json(res, st));
         n++;
     }
@@ -699,6 +828,7 @@ sales_list(sales_ctx_t *ctx, const sales_resource_t *res, const char *from,
 
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
         json_decref(items);
+        json_decref(last_value);
         return sales_db_error(ctx, "listing");
     }
 
@@ -706,14 +836,55 @@ sales_list(sales_ctx_t *ctx, const sales_resource_t *res, const char *from,
     json_object_set_new(*out, "items", items);
 
     if (rc == SQLITE_ROW) {
-        char  next[64];
+        char  *next = cursor_encode(sort->name, desc, last_value, last);
 
-        cursor_encode(last, next);
-        json_object_set_new(*out, "next_cursor", json_string(next));
+        json_object_set_new(*out, "next_cursor",
+                            next ? json_string(next) : json_null());
+        free(next);
 
     } else {
         json_object_set_new(*out, "next_cursor", json_null());
     }
 
+    json_decref(last_value);
+    return 0;
+}
+
+
+/* "column contains text", case- and diacritics-insensitive: the column
+ * holds sales_fold() of the value, the text is folded the same way. */
+int
+sales_like_filter(sales_ctx_t *ctx, const char *column, const char *text,
+    sales_buf_t *where, json_t *binds)
+{
+    sales_buf_t   pattern = {0};
+    const char   *p;
+    char         *folded;
+
+    folded = sales_fold(text, strlen(text));
+    if (folded == NULL) {
+        return sales_fail(ctx, 500, "internal", "out of memory");
+    }
+
+    sales_buf_adds(&pattern, "%");
+
+    for (p = folded; *p; p++) {
+        if (*p == '%' || *p == '_' || *p == '\\') {
+            sales_buf_adds(&pattern, "\\");
+        }
+        sales_buf_add(&pattern, p, 1);
+    }
+
+    sales_buf_adds(&pattern, "%");
+    free(folded);
+
+    if (pattern.failed) {
+        sales_buf_free(&pattern);
+        return sales_fail(ctx, 500, "internal", "out of memory");
+    }
+
+    sales_buf_printf(where, " AND %s LIKE ? ESCAPE '\\'", column);
+    json_array_append_new(binds, json_string(pattern.data));
+    sales_buf_free(&pattern);
     return 0;
 }

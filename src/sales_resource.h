@@ -15,7 +15,8 @@ enum {
     SALES_F_INT,
     SALES_F_BOOL,
     SALES_F_ENUM,
-    SALES_F_TIME
+    SALES_F_TIME,       /* ISO 8601 in JSON, Unix ms in SQL */
+    SALES_F_DATE        /* YYYY-MM-DD, in JSON and in SQL */
 };
 
 #define SALES_F_REQUIRED   0x01   /* must be given on create */
@@ -57,9 +58,11 @@ struct sales_resource_s {
     const char             *label;          /* "client", for messages */
     const sales_field_t    *fields;         /* terminated by name NULL */
     const sales_unique_t   *uniques;        /* terminated by column NULL */
-    /* Cross-field checks and derived columns, on the merged values. */
-    int                   (*derive)(sales_ctx_t *ctx, json_t *merged,
-                                    json_t *write);
+    /* Cross-field checks and derived columns: before is NULL on create,
+     * merged is before with the new values over it, write is what will
+     * be stored (derived columns go there). */
+    int                   (*derive)(sales_ctx_t *ctx, json_t *before,
+                                    json_t *merged, json_t *write);
 };
 
 /* before is NULL to create (required fields and defaults apply), or the
@@ -78,11 +81,36 @@ void sales_select_columns(const sales_resource_t *res, const char *alias,
     sales_buf_t *sql);
 json_t *sales_row_json(const sales_resource_t *res, sqlite3_stmt *st);
 
-/* Lists with a keyset cursor on id. where is a SQL condition (no user
- * text inside; values go through binds). */
+/* Lists with a keyset cursor. where is a SQL condition on alias t (no
+ * user text inside; values go through binds). */
+typedef struct {
+    const char          *name;       /* ?sort=name */
+    const char          *column;     /* SQL expression, NOT NULL */
+    int                  type;       /* SALES_F_INT or SALES_F_STRING */
+} sales_sort_t;
+
 int sales_list(sales_ctx_t *ctx, const sales_resource_t *res,
     const char *from, sales_buf_t *where, json_t *binds, int newest_first,
     json_t **out);
+int sales_list_sorted(sales_ctx_t *ctx, const sales_resource_t *res,
+    const char *from, sales_buf_t *where, json_t *binds,
+    const sales_sort_t *sort, int desc, json_t **out);
+/* sorts ends with a NULL name; the first is the default. */
+int sales_sort_param(sales_ctx_t *ctx, const sales_sort_t *sorts,
+    const sales_sort_t **sort, int *desc);
+
+/* Adds " AND column LIKE %text%" on a folded column. */
+int sales_like_filter(sales_ctx_t *ctx, const char *column, const char *text,
+    sales_buf_t *where, json_t *binds);
+
+/* Shared with later resources (sales_opportunities.c). */
+extern const sales_resource_t  sales_opportunities_res;
+int sales_stage_is_open(const char *stage);
+int sales_client_load(sales_ctx_t *ctx, int64_t id, json_t **out);
+int sales_client_usable(sales_ctx_t *ctx, int64_t client_id,
+    const char *field, char *currency);
+int sales_month_range(sales_ctx_t *ctx, const char *month, char *first,
+    char *next);
 
 /* Shared field checks. */
 int sales_check_email(sales_ctx_t *ctx, const sales_field_t *f,

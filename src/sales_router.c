@@ -52,6 +52,35 @@ static const sales_route_t  routes[] = {
     { SALES_DELETE, "/clients/{id}/contacts/{id}", sales_contacts_delete,
       SALES_ROLES_STAFF, 1, "" },
 
+    { SALES_GET, "/clients/{id}/history", sales_clients_history,
+      SALES_ROLES_ALL, 0, LIST_PARAMS },
+
+    { SALES_POST, "/opportunities", sales_opportunities_create,
+      SALES_ROLES_STAFF, 1, "" },
+    { SALES_GET, "/opportunities", sales_opportunities_list, SALES_ROLES_ALL,
+      0, "owner,stage,status,client_id,closing,value_min,value_max,q,stale,"
+      "sort," LIST_PARAMS },
+    { SALES_GET, "/opportunities/{id}", sales_opportunities_get,
+      SALES_ROLES_ALL, 0, "" },
+    { SALES_PATCH, "/opportunities/{id}", sales_opportunities_update,
+      SALES_ROLES_STAFF, 1, "" },
+    { SALES_GET, "/opportunities/{id}/history", sales_opportunities_history,
+      SALES_ROLES_ALL, 0, "" },
+
+    { SALES_POST, "/activities", sales_activities_create, SALES_ROLES_STAFF,
+      1, "" },
+    { SALES_GET, "/activities", sales_activities_list, SALES_ROLES_ALL, 0,
+      "client_id,opportunity_id,type,user_id," LIST_PARAMS },
+    { SALES_GET, "/activities/{id}", sales_activities_get, SALES_ROLES_ALL, 0,
+      "" },
+    { SALES_PATCH, "/activities/{id}", sales_activities_update,
+      SALES_ROLES_STAFF, 1, "" },
+    { SALES_DELETE, "/activities/{id}", sales_activities_delete,
+      SALES_ROLES_STAFF, 1, "" },
+
+    { SALES_GET, "/reports/pipeline", sales_report_pipeline, SALES_ROLES_ALL,
+      0, "owner,from,to" },
+
     { SALES_GET, "/audit", sales_audit_list, SALES_ROLE_ADMIN, 0,
       "object_type,object_id,user_id," LIST_PARAMS },
 

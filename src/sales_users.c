@@ -13,7 +13,8 @@ static const char *const  roles[] = {
     "admin", "manager", "ae", "integration", NULL
 };
 
-static int user_derive(sales_ctx_t *ctx, json_t *merged, json_t *write);
+static int user_derive(sales_ctx_t *ctx, json_t *before, json_t *merged,
+    json_t *write);
 
 static const sales_field_t  user_fields[] = {
     { "name", SALES_F_STRING, SALES_F_REQUIRED, 1, 200, NULL, NULL, NULL, 0,
@@ -34,7 +35,8 @@ static const sales_resource_t  users_res = {
 
 /* A manager_id must name an active manager other than the user. */
 static int
-user_derive(sales_ctx_t *ctx, json_t *merged, json_t *write)
+user_derive(sales_ctx_t *ctx, json_t *before, json_t *merged,
+    json_t *write)
 {
     sqlite3_stmt  *st;
     json_t        *m = json_object_get(write, "manager_id");

@@ -439,12 +439,46 @@ parse_digits(const char *s, int n, int *out)
 }
 
 
-int
-sales_time_parse(const char *s, size_t len, int64_t *ms)
+static int
+civil_valid(int y, int mo, int d)
 {
     static const int  mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30,
                                  31};
-    int               y, mo, d, h, mi, se, frac = 0, leap;
+    int               leap;
+
+    leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+    return y >= 1970 && mo >= 1 && mo <= 12 && d >= 1 && d <= mdays[mo - 1]
+           && !(mo == 2 && d == 29 && !leap);
+}
+
+
+int
+sales_date_valid(const char *s, size_t len)
+{
+    int  y, mo, d;
+
+    return len == 10 && s[4] == '-' && s[7] == '-'
+           && parse_digits(s, 4, &y) == 0 && parse_digits(s + 5, 2, &mo) == 0
+           && parse_digits(s + 8, 2, &d) == 0 && civil_valid(y, mo, d);
+}
+
+
+void
+sales_date_of(int64_t ms, char *out)
+{
+    char  t[32];
+
+    sales_time_format(ms, t);
+    memcpy(out, t, 10);
+    out[10] = '\0';
+}
+
+
+int
+sales_time_parse(const char *s, size_t len, int64_t *ms)
+{
+    int               y, mo, d, h, mi, se, frac = 0;
     size_t            i = 19;
 
     if (len < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T'
@@ -485,11 +519,7 @@ sales_time_parse(const char *s, size_t len, int64_t *ms)
         return -1;
     }
 
-    leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-
-    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1]
-        || (mo == 2 && d == 29 && !leap) || h > 23 || mi > 59 || se > 59)
-    {
+    if (!civil_valid(y, mo, d) || h > 23 || mi > 59 || se > 59) {
         return -1;
     }
 
@@ -595,4 +625,18 @@ sales_ct_equal(const void *a, const void *b, size_t len)
     }
 
     return diff == 0;
+}
+
+
+int64_t
+sales_div_round(int64_t num, int64_t den)
+{
+    int64_t  q = num / den, r = num % den;
+
+    /* |r| >= den / 2, compared without overflow */
+    if (r >= 0 ? r >= den - r : -r >= den + r) {
+        q += num >= 0 ? 1 : -1;
+    }
+
+    return q;
 }

@@ -45,8 +45,12 @@ int64_t sales_now_ms(void);
 void sales_time_format(int64_t ms, char *out);
 /* Parses "YYYY-MM-DDTHH:MM:SS[.fff]Z" (or +00:00); 0 on success. */
 int sales_time_parse(const char *s, size_t len, int64_t *ms);
-/* Days since 1970-01-01 for a civil date, and back. */
+/* Days since 1970-01-01 for a civil date. */
 int64_t sales_days_from_civil(int y, unsigned m, unsigned d);
+/* "YYYY-MM-DD", a real calendar date from 1970 to 9999. */
+int sales_date_valid(const char *s, size_t len);
+/* The UTC date of a time, "YYYY-MM-DD"; out >= 11. */
+void sales_date_of(int64_t ms, char *out);
 
 /* A growing, NUL-terminated byte buffer on malloc. */
 typedef struct {
@@ -61,6 +65,10 @@ void sales_buf_adds(sales_buf_t *b, const char *s);
 void sales_buf_printf(sales_buf_t *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void sales_buf_free(sales_buf_t *b);
+
+/* num / den rounded half away from zero: the one rounding rule for money.
+ * den > 0. */
+int64_t sales_div_round(int64_t num, int64_t den);
 
 /* Constant-time comparison of equal-length byte strings. */
 int sales_ct_equal(const void *a, const void *b, size_t len);
