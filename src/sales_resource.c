@@ -519,12 +519,32 @@ sales_update(sales_ctx_t *ctx, const sales_resource_t *res, int64_t id,
         }
 
         if (!(f->flags & SALES_F_HIDDEN)) {
-            if (old && json_equal(old, v)) {
-                continue;
+            json_t  *shown = json_incref(v);
+
+            /* Times are stored as ms and shown, and compared, as ISO. */
+            if (f->type == SALES_F_TIME && json_is_integer(v)) {
+                char  t[32];
+
+                sales_time_format(json_integer_value(v), t);
+                json_decref(shown);
+                shown = json_string(t);
             }
-            json_object_set_new(diff, key,
-                                json_pack("[OO]", old ? old : json_null(), v));
-            n++;
+
+            if (old && json_equal(old, shown)) {
+                json_decref(shown);
+
+                /* Unchanged as shown; a time may still differ in its
+                 * milliseconds, so it is written all the same. */
+                if (f->type != SALES_F_TIME) {
+                    continue;
+                }
+
+            } else {
+                json_object_set_new(diff, key,
+                                    json_pack("[Oo]", old ? old : json_null(),
+                                              shown));
+                n++;
+            }
         }
 
         sales_buf_printf(&sql, "%s = ?, ", key);
