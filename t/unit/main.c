@@ -6,21 +6,13 @@
 #define TAP_MAIN
 #include "tap.h"
 #include "unit.h"
+#include "sales_util.h"
 
 
 void
 unit_hex(const void *in, size_t len, char *out)
 {
-    static const char     digits[] = "0123456789abcdef";
-    const unsigned char  *p = in;
-    size_t                i;
-
-    for (i = 0; i < len; i++) {
-        out[i * 2] = digits[p[i] >> 4];
-        out[i * 2 + 1] = digits[p[i] & 0xf];
-    }
-
-    out[len * 2] = '\0';
+    sales_hex(in, len, out);
 }
 
 
@@ -34,6 +26,8 @@ main(void)
     test_base64();
     test_time();
     test_util_misc();
+    test_rounding();
+    test_dates();
 
     test_cui();
     test_iban();

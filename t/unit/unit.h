@@ -13,6 +13,8 @@ void test_hmac(void);
 void test_base64(void);
 void test_time(void);
 void test_util_misc(void);
+void test_rounding(void);
+void test_dates(void);
 
 void test_cui(void);
 void test_iban(void);
