@@ -266,6 +266,29 @@ int sales_activities_update(sales_ctx_t *ctx, json_t *body, json_t **out);
 int sales_activities_delete(sales_ctx_t *ctx, json_t *body, json_t **out);
 int sales_clients_history(sales_ctx_t *ctx, json_t *body, json_t **out);
 int sales_report_pipeline(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_products_create(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_products_list(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_products_get(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_products_update(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_vat_rates_create(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_vat_rates_list(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_vat_rates_update(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_price_lists_create(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_price_lists_list(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_price_lists_get(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_price_lists_update(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_price_items_create(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_price_items_list(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_price_items_update(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_price_items_delete(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_loyalty_levels_create(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_loyalty_levels_list(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_loyalty_levels_get(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_loyalty_levels_update(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_clients_loyalty_get(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_clients_loyalty_set(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_prices_get(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_prices_quote(sales_ctx_t *ctx, json_t *body, json_t **out);
 
 /* For salesctl: create a user directly (no caller). */
 int sales_user_insert(sqlite3 *db, const char *name, int role,

@@ -37,7 +37,7 @@ static const sales_field_t  activity_fields[] = {
 
 static const sales_resource_t  activities_res = {
     "activities", "activity", "activity", activity_fields, NULL,
-    activity_derive
+    activity_derive, "/activities"
 };
 
 

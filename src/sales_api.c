@@ -573,14 +573,14 @@ dispatch(sales_ctx_t *ctx, const sales_http_req_t *req,
         return;
     }
 
-    if (req->method == SALES_POST || req->method == SALES_PATCH) {
+    if (req->method & (SALES_POST | SALES_PATCH | SALES_PUT)) {
         if (parse_body(ctx, req, &body) != 0) {
             return;
         }
     }
 
     if (req->has_idempotency_key
-        && (req->method == SALES_POST || req->method == SALES_PATCH))
+        && (req->method & (SALES_POST | SALES_PATCH | SALES_PUT)))
     {
         sales_sha256_t  sha;
 

@@ -153,7 +153,8 @@ static const sales_field_t  audit_fields[] = {
 /* The audit table has no created_at/updated_at/version of its own; a
  * view gives it the common shape. */
 static const sales_resource_t  audit_res = {
-    "audit_log", "audit", "audit entry", audit_fields, NULL, NULL
+    "audit_log", "audit", "audit entry", audit_fields, NULL, NULL,
+    "/audit"
 };
 
 

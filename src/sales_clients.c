@@ -44,6 +44,12 @@ static const sales_field_t  client_fields[] = {
     { "external_id", SALES_F_STRING, 0, 1, 128, NULL, NULL, NULL, 0, 0 },
     { "notes", SALES_F_STRING, SALES_F_MULTILINE, 0, 10000, NULL, NULL, NULL,
       0, 0 },
+    { "price_list_id", SALES_F_INT, 0, 1, INT64_MAX, NULL, NULL, NULL, 0,
+      0 },
+    { "loyalty_level_id", SALES_F_INT, SALES_F_READONLY, 0, 0, NULL, NULL,
+      NULL, 0, 0 },
+    { "loyalty_since", SALES_F_TIME, SALES_F_READONLY, 0, 0, NULL, NULL,
+      NULL, 0, 0 },
     { "archived_at", SALES_F_TIME, SALES_F_READONLY, 0, 0, NULL, NULL, NULL,
       0, 0 },
     { "name_search", SALES_F_STRING, SALES_F_HIDDEN, 0, 0, NULL, NULL, NULL,
@@ -63,7 +69,7 @@ static const sales_unique_t  client_uniques[] = {
 
 static const sales_resource_t  clients_res = {
     "clients", "client", "client", client_fields, client_uniques,
-    client_derive
+    client_derive, "/clients"
 };
 
 
@@ -85,7 +91,7 @@ static const sales_field_t  contact_fields[] = {
 };
 
 static const sales_resource_t  contacts_res = {
-    "contacts", "contact", "contact", contact_fields, NULL, NULL
+    "contacts", "contact", "contact", contact_fields, NULL, NULL, NULL
 };
 
 
@@ -183,7 +189,7 @@ static int
 client_derive(sales_ctx_t *ctx, json_t *before, json_t *merged,
     json_t *write)
 {
-    json_t  *owner;
+    json_t  *owner, *list;
     int      rc = 0, may;
 
     if (json_object_get(write, "tax_id") || json_object_get(write, "country"))
@@ -201,6 +207,37 @@ client_derive(sales_ctx_t *ctx, json_t *before, json_t *merged,
 
         json_object_set_new(write, "name_search", json_string(folded));
         free(folded);
+    }
+
+    list = json_object_get(write, "price_list_id");
+
+    if (list && (before ? !json_equal(list, json_object_get(before,
+                                                           "price_list_id"))
+                        : !json_is_null(list)))
+    {
+        if (ctx->user.role != SALES_ROLE_ADMIN
+            && ctx->user.role != SALES_ROLE_MANAGER)
+        {
+            return sales_forbidden(ctx, "only a manager or an admin assigns "
+                                   "price lists");
+        }
+
+        if (!json_is_null(list)) {
+            json_t   *binds = json_pack("[O]", list);
+            int64_t   n = sales_count(ctx, "SELECT count(*) FROM price_lists"
+                                           " WHERE id = ?", binds);
+
+            json_decref(binds);
+
+            if (n < 0) {
+                return -1;
+            }
+
+            if (n == 0) {
+                rc = sales_field_error(ctx, "price_list_id",
+                                       "no such price list");
+            }
+        }
     }
 
     owner = json_object_get(write, "owner_id");

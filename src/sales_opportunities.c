@@ -65,7 +65,7 @@ static const sales_field_t  opportunity_fields[] = {
 
 const sales_resource_t  sales_opportunities_res = {
     "opportunities", "opportunity", "opportunity", opportunity_fields, NULL,
-    opportunity_derive
+    opportunity_derive, "/opportunities"
 };
 
 #define opportunities_res  sales_opportunities_res

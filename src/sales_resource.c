@@ -908,3 +908,60 @@ sales_like_filter(sales_ctx_t *ctx, const char *column, const char *text,
     sales_buf_free(&pattern);
     return 0;
 }
+
+
+int
+sales_plain_create(sales_ctx_t *ctx, const sales_resource_t *res,
+    json_t *body, json_t **out)
+{
+    json_t   *values;
+    int64_t   id;
+
+    if (sales_validate(ctx, res, body, NULL, &values) != 0) {
+        json_decref(values);
+        return -1;
+    }
+
+    id = sales_insert(ctx, res, values);
+    json_decref(values);
+
+    if (id < 0 || sales_load(ctx, res, id, NULL, NULL, out) != 0
+        || sales_audit(ctx, "create", res->object_type, id, *out) != 0)
+    {
+        return -1;
+    }
+
+    snprintf(ctx->location, sizeof(ctx->location), "%s/%lld", res->path,
+             (long long) id);
+    return 201;
+}
+
+
+int
+sales_plain_update(sales_ctx_t *ctx, const sales_resource_t *res, int64_t id,
+    json_t *body, json_t **out)
+{
+    json_t  *before, *changes = NULL, *diff = NULL;
+    int      rc = -1;
+
+    if (sales_load(ctx, res, id, NULL, NULL, &before) != 0) {
+        return -1;
+    }
+
+    if (sales_validate(ctx, res, body, before, &changes) != 0
+        || sales_update(ctx, res, id, before, changes, &diff) != 0
+        || (json_object_size(diff)
+            && sales_audit(ctx, "update", res->object_type, id, diff) != 0))
+    {
+        goto done;
+    }
+
+    rc = sales_load(ctx, res, id, NULL, NULL, out) == 0 ? 200 : -1;
+
+done:
+
+    json_decref(diff);
+    json_decref(changes);
+    json_decref(before);
+    return rc;
+}

@@ -63,7 +63,15 @@ struct sales_resource_s {
      * be stored (derived columns go there). */
     int                   (*derive)(sales_ctx_t *ctx, json_t *before,
                                     json_t *merged, json_t *write);
+    const char             *path;           /* "/products", for Location */
 };
+
+/* The plain verbs of a resource whose only rule is its fields: validate,
+ * write, audit, answer. */
+int sales_plain_create(sales_ctx_t *ctx, const sales_resource_t *res,
+    json_t *body, json_t **out);
+int sales_plain_update(sales_ctx_t *ctx, const sales_resource_t *res,
+    int64_t id, json_t *body, json_t **out);
 
 /* before is NULL to create (required fields and defaults apply), or the
  * current object to update. */
@@ -111,6 +119,17 @@ int sales_client_usable(sales_ctx_t *ctx, int64_t client_id,
     const char *field, char *currency);
 int sales_month_range(sales_ctx_t *ctx, const char *month, char *first,
     char *next);
+
+/* Pricing (sales_catalog.c, sales_pricing.c). */
+extern const sales_resource_t  sales_loyalty_levels_res;
+int sales_vat_rate_on(sales_ctx_t *ctx, const char *category,
+    const char *date, int64_t *rate_bp);
+/* client is the pricing view of a client (sales_pricing.c). */
+int sales_price_line(sales_ctx_t *ctx, const void *client,
+    int64_t product_id, int64_t quantity, const char *date,
+    const char *prefix, json_t **out);
+int64_t sales_loyalty_level_for(sales_ctx_t *ctx, int64_t revenue_minor,
+    const char *currency);
 
 /* Shared field checks. */
 int sales_check_email(sales_ctx_t *ctx, const sales_field_t *f,

@@ -11,6 +11,9 @@
 
 #define LIST_PARAMS "limit,cursor"
 
+/* Who changes the catalogue, price lists and loyalty levels. */
+#define WRITERS  (SALES_ROLE_ADMIN | SALES_ROLE_MANAGER)
+
 static const sales_route_t  routes[] = {
 
     { SALES_GET, "/me", sales_me_get, SALES_ROLES_ALL, 0, "" },
@@ -80,6 +83,54 @@ static const sales_route_t  routes[] = {
 
     { SALES_GET, "/reports/pipeline", sales_report_pipeline, SALES_ROLES_ALL,
       0, "owner,from,to" },
+
+    { SALES_POST, "/products", sales_products_create, WRITERS, 1, "" },
+    { SALES_GET, "/products", sales_products_list, SALES_ROLES_ALL, 0,
+      "q,active,vat_category," LIST_PARAMS },
+    { SALES_GET, "/products/{id}", sales_products_get, SALES_ROLES_ALL, 0,
+      "" },
+    { SALES_PATCH, "/products/{id}", sales_products_update, WRITERS, 1, "" },
+
+    { SALES_POST, "/vat-rates", sales_vat_rates_create, SALES_ROLE_ADMIN, 1,
+      "" },
+    { SALES_GET, "/vat-rates", sales_vat_rates_list, SALES_ROLES_ALL, 0,
+      "category," LIST_PARAMS },
+    { SALES_PATCH, "/vat-rates/{id}", sales_vat_rates_update,
+      SALES_ROLE_ADMIN, 1, "" },
+
+    { SALES_POST, "/price-lists", sales_price_lists_create, WRITERS, 1, "" },
+    { SALES_GET, "/price-lists", sales_price_lists_list, SALES_ROLES_ALL, 0,
+      LIST_PARAMS },
+    { SALES_GET, "/price-lists/{id}", sales_price_lists_get, SALES_ROLES_ALL,
+      0, "" },
+    { SALES_PATCH, "/price-lists/{id}", sales_price_lists_update, WRITERS, 1,
+      "" },
+    { SALES_POST, "/price-lists/{id}/items", sales_price_items_create,
+      WRITERS, 1, "" },
+    { SALES_GET, "/price-lists/{id}/items", sales_price_items_list,
+      SALES_ROLES_ALL, 0, LIST_PARAMS },
+    { SALES_PATCH, "/price-lists/{id}/items/{id}", sales_price_items_update,
+      WRITERS, 1, "" },
+    { SALES_DELETE, "/price-lists/{id}/items/{id}", sales_price_items_delete,
+      WRITERS, 1, "" },
+
+    { SALES_POST, "/loyalty/levels", sales_loyalty_levels_create, WRITERS, 1,
+      "" },
+    { SALES_GET, "/loyalty/levels", sales_loyalty_levels_list,
+      SALES_ROLES_ALL, 0, LIST_PARAMS },
+    { SALES_GET, "/loyalty/levels/{id}", sales_loyalty_levels_get,
+      SALES_ROLES_ALL, 0, "" },
+    { SALES_PATCH, "/loyalty/levels/{id}", sales_loyalty_levels_update,
+      WRITERS, 1, "" },
+    { SALES_GET, "/clients/{id}/loyalty", sales_clients_loyalty_get,
+      SALES_ROLES_ALL, 0, "" },
+    { SALES_PUT, "/clients/{id}/loyalty", sales_clients_loyalty_set, WRITERS,
+      1, "" },
+
+    { SALES_GET, "/prices", sales_prices_get, SALES_ROLES_ALL, 0,
+      "client_id,product_id,quantity,date" },
+    { SALES_POST, "/prices/quote", sales_prices_quote, SALES_ROLES_ALL, 0,
+      "" },
 
     { SALES_GET, "/audit", sales_audit_list, SALES_ROLE_ADMIN, 0,
       "object_type,object_id,user_id," LIST_PARAMS },

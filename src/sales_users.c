@@ -29,7 +29,8 @@ static const sales_field_t  user_fields[] = {
 };
 
 static const sales_resource_t  users_res = {
-    "users", "user", "user", user_fields, NULL, user_derive
+    "users", "user", "user", user_fields, NULL, user_derive,
+    "/users"
 };
 
 
