@@ -272,6 +272,7 @@ int sales_products_get(sales_ctx_t *ctx, json_t *body, json_t **out);
 int sales_products_update(sales_ctx_t *ctx, json_t *body, json_t **out);
 int sales_vat_rates_create(sales_ctx_t *ctx, json_t *body, json_t **out);
 int sales_vat_rates_list(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_vat_rates_get(sales_ctx_t *ctx, json_t *body, json_t **out);
 int sales_vat_rates_update(sales_ctx_t *ctx, json_t *body, json_t **out);
 int sales_price_lists_create(sales_ctx_t *ctx, json_t *body, json_t **out);
 int sales_price_lists_list(sales_ctx_t *ctx, json_t *body, json_t **out);

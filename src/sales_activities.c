@@ -339,7 +339,9 @@ done:
 static const char *const  timeline_sources[] = {
 
     "SELECT c.created_at AS at, 'client.created' AS kind, c.id AS seq,"
-    " 'client' AS subject_type, c.id AS subject_id, NULL AS user_id,"
+    " 'client' AS subject_type, c.id AS subject_id,"
+    " (SELECT a.user_id FROM audit_log a WHERE a.object_type = 'client'"
+    "  AND a.object_id = c.id AND a.action = 'create') AS user_id,"
     " c.name AS summary, NULL AS data"
     " FROM clients c WHERE c.id = ?1",
 

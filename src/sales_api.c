@@ -16,6 +16,9 @@
 #define JSON_TYPE     "application/json"
 #define PROBLEM_TYPE  "application/problem+json"
 
+/* Decimals (rates, days) print as written: 0.6667, not 0.66669999999999996. */
+#define JSON_OUTPUT   (JSON_COMPACT | JSON_REAL_PRECISION(15))
+
 
 void
 sales_http_resp_free(sales_http_resp_t *resp)
@@ -31,7 +34,7 @@ set_body(sales_http_resp_t *resp, json_t *json, const char *type)
 {
     char  *text;
 
-    text = json_dumps(json, JSON_COMPACT);
+    text = json_dumps(json, JSON_OUTPUT);
 
     if (text == NULL) {
         resp->status = 500;
@@ -482,7 +485,7 @@ run_transaction(sales_ctx_t *ctx, const sales_route_t *route, json_t *body,
             return -1;
         }
 
-        text = out ? json_dumps(out, JSON_COMPACT) : NULL;
+        text = out ? json_dumps(out, JSON_OUTPUT) : NULL;
         json_decref(out);
 
         if (out && text == NULL) {

@@ -277,6 +277,14 @@ sales_vat_rates_create(sales_ctx_t *ctx, json_t *body, json_t **out)
 
 
 int
+sales_vat_rates_get(sales_ctx_t *ctx, json_t *body, json_t **out)
+{
+    return sales_load(ctx, &vat_res, ctx->ids[0], NULL, NULL, out) == 0
+           ? 200 : -1;
+}
+
+
+int
 sales_vat_rates_update(sales_ctx_t *ctx, json_t *body, json_t **out)
 {
     return sales_plain_update(ctx, &vat_res, ctx->ids[0], body, out);

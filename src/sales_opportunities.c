@@ -198,12 +198,6 @@ derive_stage(sales_ctx_t *ctx, json_t *before, json_t *merged, json_t *write)
 
     changed = old == NULL || strcmp(old, stage) != 0;
 
-    if (before == NULL && !sales_stage_is_open(stage)) {
-        json_decref(now);
-        return sales_field_error(ctx, "stage", "a new opportunity starts in "
-                                 "an open stage");
-    }
-
     overridden = before
                  && json_is_true(json_object_get(before,
                                                  "probability_overridden"));
@@ -583,7 +577,7 @@ sales_opportunities_history(sales_ctx_t *ctx, json_t *body, json_t **out)
         return sales_db_error(ctx, "reading the stage history");
     }
 
-    *out = json_pack("{s:o}", "items", items);
+    *out = json_pack("{s:o, s:n}", "items", items, "next_cursor");
     return 200;
 }
 

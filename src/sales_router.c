@@ -95,6 +95,8 @@ static const sales_route_t  routes[] = {
       "" },
     { SALES_GET, "/vat-rates", sales_vat_rates_list, SALES_ROLES_ALL, 0,
       "category," LIST_PARAMS },
+    { SALES_GET, "/vat-rates/{id}", sales_vat_rates_get, SALES_ROLES_ALL, 0,
+      "" },
     { SALES_PATCH, "/vat-rates/{id}", sales_vat_rates_update,
       SALES_ROLE_ADMIN, 1, "" },
 
