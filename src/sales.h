@@ -280,6 +280,7 @@ int sales_price_lists_get(sales_ctx_t *ctx, json_t *body, json_t **out);
 int sales_price_lists_update(sales_ctx_t *ctx, json_t *body, json_t **out);
 int sales_price_items_create(sales_ctx_t *ctx, json_t *body, json_t **out);
 int sales_price_items_list(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_price_items_get(sales_ctx_t *ctx, json_t *body, json_t **out);
 int sales_price_items_update(sales_ctx_t *ctx, json_t *body, json_t **out);
 int sales_price_items_delete(sales_ctx_t *ctx, json_t *body, json_t **out);
 int sales_loyalty_levels_create(sales_ctx_t *ctx, json_t *body, json_t **out);

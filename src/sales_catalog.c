@@ -545,6 +545,13 @@ sales_price_items_create(sales_ctx_t *ctx, json_t *body, json_t **out)
 
 
 int
+sales_price_items_get(sales_ctx_t *ctx, json_t *body, json_t **out)
+{
+    return load_item(ctx, out) == 0 ? 200 : -1;
+}
+
+
+int
 sales_price_items_list(sales_ctx_t *ctx, json_t *body, json_t **out)
 {
     sales_buf_t  where = {0};

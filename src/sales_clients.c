@@ -211,10 +211,7 @@ client_derive(sales_ctx_t *ctx, json_t *before, json_t *merged,
 
     list = json_object_get(write, "price_list_id");
 
-    if (list && (before ? !json_equal(list, json_object_get(before,
-                                                           "price_list_id"))
-                        : !json_is_null(list)))
-    {
+    if (list) {
         if (ctx->user.role != SALES_ROLE_ADMIN
             && ctx->user.role != SALES_ROLE_MANAGER)
         {

@@ -583,15 +583,21 @@ sales_loyalty_level_for(sales_ctx_t *ctx, int64_t revenue_minor,
 }
 
 
+/* A level by id, or NULL when there is none; the error slot is left as
+ * it was, since "no level" is an answer here, not a failure. */
 static json_t *
 level_json(sales_ctx_t *ctx, int64_t id)
 {
     json_t  *level = NULL;
+    int      status = ctx->status;
+    const char *problem = ctx->problem;
 
     if (id <= 0
         || sales_load(ctx, &sales_loyalty_levels_res, id, NULL, NULL, &level)
            != 0)
     {
+        ctx->status = status;
+        ctx->problem = problem;
         return NULL;
     }
 
@@ -614,7 +620,6 @@ sales_clients_loyalty_get(sales_ctx_t *ctx, json_t *body, json_t **out)
 
     level_id = json_integer_value(json_object_get(client, "loyalty_level_id"));
     level = level_json(ctx, level_id);
-    ctx->status = 0;
     currency = level ? json_string_value(json_object_get(level, "currency"))
                      : "RON";
     threshold = level ? json_integer_value(json_object_get(level,
@@ -685,9 +690,7 @@ sales_clients_loyalty_set(sales_ctx_t *ctx, json_t *body, json_t **out)
 
     } else if (json_is_integer(v)) {
         level_id = json_integer_value(v);
-        level = level_id > 0 ? level_json(ctx, level_id) : NULL;
-        ctx->status = 0;
-        ctx->problem = NULL;
+        level = level_json(ctx, level_id);
 
         if (level == NULL) {
             sales_field_error(ctx, "level_id", "no such loyalty level");

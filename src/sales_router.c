@@ -111,6 +111,8 @@ static const sales_route_t  routes[] = {
       WRITERS, 1, "" },
     { SALES_GET, "/price-lists/{id}/items", sales_price_items_list,
       SALES_ROLES_ALL, 0, LIST_PARAMS },
+    { SALES_GET, "/price-lists/{id}/items/{id}", sales_price_items_get,
+      SALES_ROLES_ALL, 0, "" },
     { SALES_PATCH, "/price-lists/{id}/items/{id}", sales_price_items_update,
       WRITERS, 1, "" },
     { SALES_DELETE, "/price-lists/{id}/items/{id}", sales_price_items_delete,
