@@ -24,6 +24,9 @@ typedef struct {
     ngx_flag_t            test_clock;
     ngx_uint_t            api_used;
     ngx_int_t             request_id_index;
+    ngx_str_t             public_url;
+    sales_secret_t       *secrets;
+    ngx_int_t             nsecrets;
     sales_conf_t          core;
 } ngx_http_sales_main_conf_t;
 

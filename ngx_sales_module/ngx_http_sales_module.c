@@ -14,6 +14,8 @@ static char *ngx_http_sales_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_sales_db(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_sales_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_http_sales_db_mkdir(ngx_conf_t *cf, ngx_str_t *db,
     ngx_str_t *dir);
 static char *ngx_http_sales_api(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -59,6 +61,20 @@ static ngx_command_t  ngx_http_sales_commands[] = {
       ngx_conf_set_flag_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_sales_main_conf_t, test_clock),
+      NULL },
+
+    { ngx_string("sales_secret_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_sales_secret_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("sales_public_url"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_sales_main_conf_t, public_url),
       NULL },
 
     { ngx_string("sales_api"),
@@ -143,6 +159,30 @@ ngx_http_sales_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (smcf->public_url.len) {
+        if (ngx_strncmp(smcf->public_url.data, "http://", 7) != 0
+            && ngx_strncmp(smcf->public_url.data, "https://", 8) != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"sales_public_url\" must start with "
+                               "http:// or https://");
+            return NGX_CONF_ERROR;
+        }
+
+        /* links are joined as URL + "/t/…" */
+        while (smcf->public_url.len
+               && smcf->public_url.data[smcf->public_url.len - 1] == '/')
+        {
+            smcf->public_url.len--;
+        }
+
+        smcf->public_url.data[smcf->public_url.len] = '\0';
+    }
+
+    smcf->core.public_url = smcf->public_url.len
+                            ? (const char *) smcf->public_url.data : "";
+    smcf->core.secrets = smcf->secrets;
+    smcf->core.nsecrets = (int) smcf->nsecrets;
     smcf->core.db_path = (const char *) smcf->db.data;
     smcf->core.busy_timeout_ms = (int) smcf->busy_timeout;
     smcf->core.test_clock = smcf->test_clock ? 1 : 0;
@@ -389,6 +429,91 @@ failed:
                        "\"sales_db\" \"%V\": the folder \"%V\" does not "
                        "exist and cannot be created", db, dir);
     return NGX_ERROR;
+}
+
+
+/*
+ * sales_secret_file PATH: read now, in the master, so a bad file fails
+ * "nginx -t"; the secrets then live in the configuration's memory.
+ */
+static char *
+ngx_http_sales_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_sales_main_conf_t  *smcf = conf;
+
+    int               n;
+    ssize_t           got;
+    ngx_fd_t          fd;
+    ngx_str_t        *value, path;
+    ngx_file_info_t   fi;
+    u_char           *text;
+    char              err[160];
+
+    if (smcf->secrets) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    path = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "\"sales_secret_file\" \"%V\" cannot be read",
+                           &path);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
+        || ngx_file_size(&fi) > 64 * 1024)
+    {
+        ngx_close_file(fd);
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"sales_secret_file\" \"%V\" is not a small "
+                           "regular file", &path);
+        return NGX_CONF_ERROR;
+    }
+
+    text = ngx_pnalloc(cf->temp_pool, (size_t) ngx_file_size(&fi) + 1);
+    if (text == NULL) {
+        ngx_close_file(fd);
+        return NGX_CONF_ERROR;
+    }
+
+    got = ngx_read_fd(fd, text, (size_t) ngx_file_size(&fi));
+    ngx_close_file(fd);
+
+    if (got != (ssize_t) ngx_file_size(&fi)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "\"sales_secret_file\" \"%V\" cannot be read",
+                           &path);
+        return NGX_CONF_ERROR;
+    }
+
+    smcf->secrets = ngx_pcalloc(cf->pool,
+                                SALES_SECRETS_MAX * sizeof(sales_secret_t));
+    if (smcf->secrets == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (sales_secrets_parse((const char *) text, (size_t) got, smcf->secrets,
+                            SALES_SECRETS_MAX, &n, err, sizeof(err))
+        != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"sales_secret_file\" \"%V\": %s", &path, err);
+        return NGX_CONF_ERROR;
+    }
+
+    /* the secrets stay in the configuration; the text copy goes */
+    ngx_explicit_memzero(text, (size_t) got);
+    smcf->nsecrets = n;
+
+    return NGX_CONF_OK;
 }
 
 

@@ -44,12 +44,26 @@ enum {
 #define SALES_ROLES_STAFF (SALES_ROLE_ADMIN | SALES_ROLE_MANAGER \
                            | SALES_ROLE_AE)
 
+#define SALES_SECRET_MIN   32
+#define SALES_SECRET_MAX   256
+#define SALES_SECRETS_MAX  8
+
+/* A secret that signs links; kid names it inside a token. */
+typedef struct {
+    uint8_t      key[SALES_SECRET_MAX];
+    size_t       len;
+    uint8_t      kid[4];
+} sales_secret_t;
+
 /* Settings the glue hands to the core; read-only once configured. */
 typedef struct {
-    const char  *db_path;
-    int          busy_timeout_ms;
-    int          test_clock;
-    size_t       max_body;
+    const char      *db_path;
+    int              busy_timeout_ms;
+    int              test_clock;
+    size_t           max_body;
+    sales_secret_t  *secrets;       /* the first signs */
+    int              nsecrets;
+    const char      *public_url;    /* "" or "https://host" */
 } sales_conf_t;
 
 /* One API request, as the glue read it. Strings need not be terminated. */
@@ -161,6 +175,18 @@ void sales_http_resp_free(sales_http_resp_t *resp);
 /* A problem+json answer built without the database (for the glue). */
 void sales_problem_response(sales_http_resp_t *resp, int status,
     const char *problem, const char *detail, const char *request_id);
+
+/* sales_token.c: signed view tokens for proposal links. */
+#define SALES_VIEW_TOKEN_LEN  50
+/* Parses a secrets file's text: one secret per line; 0 or -1 with err. */
+int sales_secrets_parse(const char *text, size_t len, sales_secret_t *out,
+    int max, int *n, char *err, size_t err_size);
+/* out holds SALES_VIEW_TOKEN_LEN + 1 bytes. */
+int sales_view_token_make(const sales_conf_t *conf, int64_t proposal_id,
+    int64_t recipient_id, char *out);
+/* 0 when the token is genuine under any of the secrets. */
+int sales_view_token_check(const sales_conf_t *conf, const char *token,
+    size_t len, int64_t *proposal_id, int64_t *recipient_id);
 
 /* sales_router.c */
 const sales_route_t *sales_route_match(const char *path, size_t len,

@@ -52,6 +52,8 @@ sub new {
         http  => HTTP::Tiny->new(keep_alive => 0, timeout => 60),
     }, $class;
 
+    # Secrets that sign proposal links: the first signs, all verify.
+    write_file("$dir/secret", join('', map { random_secret() . "\n" } 1 .. 2));
     write_file("$dir/nginx.conf", $self->conf);
 
     my ($rc, $out, $err) = $self->salesctl('migrate');
@@ -96,6 +98,7 @@ http {
     $db
     $pool
     $tc
+    sales_secret_file $d/secret;
     $c{http_extra}
     server {
         listen 127.0.0.1:$self->{port};
@@ -266,6 +269,11 @@ sub free_port {
     my $port = $s->sockport;
     close $s;
     return $port;
+}
+
+sub random_secret {
+    my @c = ('A' .. 'Z', 'a' .. 'z', '0' .. '9');
+    return join '', map { $c[int rand @c] } 1 .. 48;
 }
 
 sub wait_pid {
