@@ -151,6 +151,8 @@ typedef struct sales_ctx_s {
 
     /* answer extras */
     char                location[128];
+    char               *raw_body;       /* a non-JSON answer, malloc'ed */
+    const char         *raw_type;
 } sales_ctx_t;
 
 /* A route handler answers an HTTP status (2xx) and sets *out, or answers
@@ -317,6 +319,17 @@ int sales_clients_loyalty_get(sales_ctx_t *ctx, json_t *body, json_t **out);
 int sales_clients_loyalty_set(sales_ctx_t *ctx, json_t *body, json_t **out);
 int sales_prices_get(sales_ctx_t *ctx, json_t *body, json_t **out);
 int sales_prices_quote(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_proposals_create(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_proposals_list(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_proposals_get(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_proposals_update(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_proposals_revise(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_proposals_accept(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_proposals_reject(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_proposals_send(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_proposals_document(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_settings_seller_get(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_settings_seller_put(sales_ctx_t *ctx, json_t *body, json_t **out);
 
 /* For salesctl: create a user directly (no caller). */
 int sales_user_insert(sqlite3 *db, const char *name, int role,

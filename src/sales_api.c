@@ -478,6 +478,8 @@ run_transaction(sales_ctx_t *ctx, const sales_route_t *route, json_t *body,
 
         if (status < 0) {
             json_decref(out);
+            free(ctx->raw_body);
+            ctx->raw_body = NULL;
             sqlite3_exec(ctx->db, "ROLLBACK", NULL, NULL, NULL);
             if (ctx->busy) {
                 continue;
@@ -485,7 +487,14 @@ run_transaction(sales_ctx_t *ctx, const sales_route_t *route, json_t *body,
             return -1;
         }
 
-        text = out ? json_dumps(out, JSON_OUTPUT) : NULL;
+        if (ctx->raw_body) {
+            text = ctx->raw_body;       /* e.g. an HTML document */
+            ctx->raw_body = NULL;
+
+        } else {
+            text = out ? json_dumps(out, JSON_OUTPUT) : NULL;
+        }
+
         json_decref(out);
 
         if (out && text == NULL) {
@@ -514,7 +523,7 @@ run_transaction(sales_ctx_t *ctx, const sales_route_t *route, json_t *body,
         resp->status = status;
         resp->body = text;
         resp->body_len = text ? strlen(text) : 0;
-        resp->content_type = JSON_TYPE;
+        resp->content_type = ctx->raw_type ? ctx->raw_type : JSON_TYPE;
         snprintf(resp->location, sizeof(resp->location), "%s",
                  ctx->location);
         return 0;

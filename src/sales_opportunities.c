@@ -330,8 +330,8 @@ opportunity_derive(sales_ctx_t *ctx, json_t *before, json_t *merged,
 }
 
 
-static int
-load_opportunity(sales_ctx_t *ctx, int64_t id, json_t **out)
+int
+sales_opportunity_load(sales_ctx_t *ctx, int64_t id, json_t **out)
 {
     sales_buf_t  where = {0};
     json_t      *binds = json_array();
@@ -440,7 +440,7 @@ sales_opportunities_create(sales_ctx_t *ctx, json_t *body, json_t **out)
 int
 sales_opportunities_get(sales_ctx_t *ctx, json_t *body, json_t **out)
 {
-    return load_opportunity(ctx, ctx->ids[0], out) == 0 ? 200 : -1;
+    return sales_opportunity_load(ctx, ctx->ids[0], out) == 0 ? 200 : -1;
 }
 
 
@@ -480,12 +480,50 @@ check_closed(sales_ctx_t *ctx, json_t *before, json_t *body, int *reopen)
 int
 sales_opportunities_update(sales_ctx_t *ctx, json_t *body, json_t **out)
 {
+    return sales_opportunity_change(ctx, ctx->ids[0], body, out) == 0
+           ? 200 : -1;
+}
+
+
+/* Moves an opportunity that is behind up to the proposal stage; one
+ * that is at or past it stays where it is. */
+int
+sales_opportunity_reach_proposal(sales_ctx_t *ctx, int64_t id)
+{
+    json_t      *opp, *body, *out = NULL;
+    const char  *stage;
+    int          rc = 0;
+
+    if (sales_opportunity_load(ctx, id, &opp) != 0) {
+        return -1;
+    }
+
+    stage = json_str(opp, "stage");
+
+    if (strcmp(stage, "qualified") == 0
+        || strcmp(stage, "needs_analysis") == 0)
+    {
+        body = json_pack("{s:s}", "stage", "proposal");
+        rc = sales_opportunity_change(ctx, id, body, &out);
+        json_decref(body);
+        json_decref(out);
+    }
+
+    json_decref(opp);
+    return rc;
+}
+
+
+/* A PATCH of an opportunity: the stage rules, the audit, the events. */
+int
+sales_opportunity_change(sales_ctx_t *ctx, int64_t id, json_t *body,
+    json_t **out)
+{
     json_t      *before, *changes = NULL, *diff = NULL, *data, *stage;
     const char  *from;
-    int64_t      id = ctx->ids[0];
     int          rc = -1, reopen;
 
-    if (load_opportunity(ctx, id, &before) != 0) {
+    if (sales_opportunity_load(ctx, id, &before) != 0) {
         return -1;
     }
 
@@ -500,13 +538,13 @@ sales_opportunities_update(sales_ctx_t *ctx, json_t *body, json_t **out)
 
     if (json_object_size(diff) == 0) {
         *out = json_incref(before);
-        rc = 200;
+        rc = 0;
         goto done;
     }
 
     if (sales_audit(ctx, reopen ? "reopen" : "update", "opportunity", id,
                     diff) != 0
-        || load_opportunity(ctx, id, out) != 0)
+        || sales_opportunity_load(ctx, id, out) != 0)
     {
         goto done;
     }
@@ -521,8 +559,6 @@ sales_opportunities_update(sales_ctx_t *ctx, json_t *body, json_t **out)
     if (rc == 0 && stage) {
         rc = stage_changed(ctx, *out, from, reopen);
     }
-
-    rc = rc == 0 ? 200 : -1;
 
 done:
 
@@ -540,7 +576,7 @@ sales_opportunities_history(sales_ctx_t *ctx, json_t *body, json_t **out)
     json_t        *opp, *items;
     int            rc;
 
-    if (load_opportunity(ctx, ctx->ids[0], &opp) != 0) {
+    if (sales_opportunity_load(ctx, ctx->ids[0], &opp) != 0) {
         return -1;
     }
 

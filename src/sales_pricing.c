@@ -15,25 +15,18 @@
 #define MAX_QUOTE_LINES 500
 
 
-/* Everything about the client the price depends on, read once. */
-typedef struct {
-    int64_t      id;
-    char         currency[4];
-    int64_t      list_id;           /* own list, or 0 */
-    int64_t      level_id;          /* loyalty level, or 0 */
-    char         level_name[101];
-    int64_t      discount_bp;
-} price_client_t;
+typedef sales_price_client_t  price_client_t;
 
 
 /*
- * round_half_away(a * b * c / den) without overflow on the way; -1 when
- * the result does not fit. All factors are >= 0 here.
+ * round_half_away(a * b * c * d / den) without overflow on the way; -1
+ * when the result does not fit. All factors are >= 0 here.
  */
 static int
-mul3_div_round(int64_t a, int64_t b, int64_t c, int64_t den, int64_t *out)
+mul4_div_round(int64_t a, int64_t b, int64_t c, int64_t d, int64_t den,
+    int64_t *out)
 {
-    __int128  p = (__int128) a * b * c;
+    __int128  p = (__int128) a * b * c * d;
     __int128  q = p / den, r = p % den;
 
     if (r * 2 >= den) {
@@ -49,9 +42,30 @@ mul3_div_round(int64_t a, int64_t b, int64_t c, int64_t den, int64_t *out)
 }
 
 
-static int
-load_price_client(sales_ctx_t *ctx, int64_t client_id, const char *field,
-    price_client_t *pc)
+/*
+ * The amounts of one line, the one place they are computed: net =
+ * unit x quantity x (10000 - loyalty) x (10000 - discount) / 10^8 and
+ * VAT = net x rate / 10000, each rounded once, half away from zero.
+ */
+int
+sales_line_amounts(int64_t unit, int64_t quantity, int64_t loyalty_bp,
+    int64_t discount_bp, int64_t rate_bp, int64_t *net, int64_t *vat)
+{
+    if (mul4_div_round(unit, quantity, 10000 - loyalty_bp,
+                       10000 - discount_bp, 100000000, net) != 0
+        || mul4_div_round(*net, rate_bp, 1, 1, 10000, vat) != 0
+        || *net > INT64_MAX - *vat)
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
+sales_price_client_load(sales_ctx_t *ctx, int64_t client_id,
+    sales_price_client_t *pc)
 {
     sales_buf_t    sql = {0};
     sqlite3_stmt  *st;
@@ -102,7 +116,6 @@ load_price_client(sales_ctx_t *ctx, int64_t client_id, const char *field,
         return sales_db_error(ctx, "reading a client");
     }
 
-    (void) field;
     return sales_not_found(ctx, "client");
 }
 
@@ -136,7 +149,7 @@ sales_price_line(sales_ctx_t *ctx, const void *client, int64_t product_id,
     char                   list_name[201], category[16], list_currency[4];
     char                   from[11], to[11];
     int64_t                list_id, item_id, min_qty, unit, net, net_unit;
-    int64_t                vat, rate_bp, keep_bp;
+    int64_t                vat, rate_bp;
     int                    rc, is_default, active;
 
     *out = NULL;
@@ -249,12 +262,10 @@ sales_price_line(sales_ctx_t *ctx, const void *client, int64_t product_id,
                            "on %s", category, date);
     }
 
-    keep_bp = 10000 - pc->discount_bp;
-
-    if (mul3_div_round(unit, quantity, keep_bp, 10000, &net) != 0
-        || mul3_div_round(unit, 1, keep_bp, 10000, &net_unit) != 0
-        || mul3_div_round(net, rate_bp, 1, 10000, &vat) != 0
-        || net > INT64_MAX - vat)
+    if (sales_line_amounts(unit, quantity, pc->discount_bp, 0, rate_bp, &net,
+                           &vat) != 0
+        || mul4_div_round(unit, 10000 - pc->discount_bp, 1, 1, 10000,
+                          &net_unit) != 0)
     {
         return price_error(ctx, prefix, "quantity", "the amount is too "
                            "large%s%s", "", "");
@@ -357,7 +368,7 @@ sales_prices_get(sales_ctx_t *ctx, json_t *body, json_t **out)
         return sales_param_error(ctx, "date", "must be a date YYYY-MM-DD");
     }
 
-    if (load_price_client(ctx, client_id, "client_id", &pc) != 0) {
+    if (sales_price_client_load(ctx, client_id, &pc) != 0) {
         return -1;
     }
 
@@ -491,9 +502,9 @@ sales_prices_quote(sales_ctx_t *ctx, json_t *body, json_t **out)
         return sales_validation_failed(ctx);
     }
 
-    if (load_price_client(ctx, json_integer_value(json_object_get(body,
-                                                                  "client_id")),
-                          "client_id", &pc) != 0)
+    if (sales_price_client_load(ctx, json_integer_value(
+                                    json_object_get(body, "client_id")), &pc)
+        != 0)
     {
         return -1;
     }

@@ -114,7 +114,14 @@ int sales_like_filter(sales_ctx_t *ctx, const char *column, const char *text,
 /* Shared with later resources (sales_opportunities.c). */
 extern const sales_resource_t  sales_opportunities_res;
 int sales_stage_is_open(const char *stage);
+int sales_opportunity_change(sales_ctx_t *ctx, int64_t id, json_t *body,
+    json_t **out);
+int sales_opportunity_reach_proposal(sales_ctx_t *ctx, int64_t id);
+int sales_opportunity_load(sales_ctx_t *ctx, int64_t id, json_t **out);
 int sales_client_load(sales_ctx_t *ctx, int64_t id, json_t **out);
+int sales_load_client_any(sales_ctx_t *ctx, int64_t id, json_t **out);
+int sales_proposal_load(sales_ctx_t *ctx, int64_t id, json_t **out);
+char *sales_proposal_html(json_t *proposal, json_t *client, json_t *seller);
 int sales_client_usable(sales_ctx_t *ctx, int64_t client_id,
     const char *field, char *currency);
 int sales_month_range(sales_ctx_t *ctx, const char *month, char *first,
@@ -124,7 +131,21 @@ int sales_month_range(sales_ctx_t *ctx, const char *month, char *first,
 extern const sales_resource_t  sales_loyalty_levels_res;
 int sales_vat_rate_on(sales_ctx_t *ctx, const char *category,
     const char *date, int64_t *rate_bp);
-/* client is the pricing view of a client (sales_pricing.c). */
+/* Everything about a client its prices depend on, read once. */
+typedef struct {
+    int64_t      id;
+    char         currency[4];
+    int64_t      list_id;           /* own list, or 0 */
+    int64_t      level_id;          /* loyalty level, or 0 */
+    char         level_name[101];
+    int64_t      discount_bp;
+} sales_price_client_t;
+
+int sales_price_client_load(sales_ctx_t *ctx, int64_t client_id,
+    sales_price_client_t *pc);
+int sales_line_amounts(int64_t unit, int64_t quantity, int64_t loyalty_bp,
+    int64_t discount_bp, int64_t rate_bp, int64_t *net, int64_t *vat);
+/* client is a sales_price_client_t. */
 int sales_price_line(sales_ctx_t *ctx, const void *client,
     int64_t product_id, int64_t quantity, const char *date,
     const char *prefix, json_t **out);

@@ -136,6 +136,31 @@ static const sales_route_t  routes[] = {
     { SALES_POST, "/prices/quote", sales_prices_quote, SALES_ROLES_ALL, 0,
       "" },
 
+    { SALES_POST, "/proposals", sales_proposals_create, SALES_ROLES_STAFF, 1,
+      "" },
+    { SALES_GET, "/proposals", sales_proposals_list, SALES_ROLES_ALL, 0,
+      "status,owner,client_id,opportunity_id,not_viewed_days,"
+      "unanswered_days,expiring_within," LIST_PARAMS },
+    { SALES_GET, "/proposals/{id}", sales_proposals_get, SALES_ROLES_ALL, 0,
+      "" },
+    { SALES_PATCH, "/proposals/{id}", sales_proposals_update,
+      SALES_ROLES_STAFF, 1, "" },
+    { SALES_POST, "/proposals/{id}/send", sales_proposals_send,
+      SALES_ROLES_STAFF, 1, "" },
+    { SALES_POST, "/proposals/{id}/revise", sales_proposals_revise,
+      SALES_ROLES_STAFF, 1, "" },
+    { SALES_POST, "/proposals/{id}/accept", sales_proposals_accept,
+      SALES_ROLES_STAFF, 1, "" },
+    { SALES_POST, "/proposals/{id}/reject", sales_proposals_reject,
+      SALES_ROLES_STAFF, 1, "" },
+    { SALES_GET, "/proposals/{id}/document", sales_proposals_document,
+      SALES_ROLES_ALL, 0, "" },
+
+    { SALES_GET, "/settings/seller", sales_settings_seller_get,
+      SALES_ROLES_ALL, 0, "" },
+    { SALES_PUT, "/settings/seller", sales_settings_seller_put,
+      SALES_ROLE_ADMIN, 1, "" },
+
     { SALES_GET, "/audit", sales_audit_list, SALES_ROLE_ADMIN, 0,
       "object_type,object_id,user_id," LIST_PARAMS },
 

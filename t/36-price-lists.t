@@ -177,6 +177,10 @@ is_deeply(ids($t->api(GET => "/price-lists/$la->{id}/items", $in->{token})), [$i
 is_deeply(ids($t->api(GET => "/price-lists/$lb->{id}/items", $ae->{token})), [], 'B has no items');
 is_deeply(($t->api(GET => "/price-lists/$la->{id}/items", $ae->{token})->{json}{items} || [])->[1], $i2,
           'the list answers the created item');
+$r = $t->api(GET => "/price-lists/$la->{id}/items/$i2->{id}", $ae->{token});
+is($r->{status}, 200, 'GET item 200');
+is_deeply($r->{json}, $i2, 'GET answers the item');
+problem($t->api(GET => "/price-lists/$la->{id}/items/999999", $ae->{token}), 404, 'not-found', 'unknown item');
 
 # uniqueness per product and break
 $snap = snapshot();
@@ -231,6 +235,8 @@ invalid($t->api(PATCH => "/price-lists/$la->{id}/items/$i1->{id}", $mgr->{token}
 problem($t->api(POST => "/price-lists/999999/items", $mgr->{token}, { product_id => $prod[2], unit_price_minor => 1 }),
         404, 'not-found', 'item of an unknown list');
 problem($t->api(GET => "/price-lists/999999/items", $ae->{token}), 404, 'not-found', 'items of an unknown list');
+problem($t->api(GET => "/price-lists/$lb->{id}/items/$i1->{id}", $ae->{token}), 404, 'not-found',
+        'GET A item through the B path');
 problem($t->api(PATCH => "/price-lists/$lb->{id}/items/$i1->{id}", $mgr->{token}, { unit_price_minor => 1 }), 404,
         'not-found', 'PATCH A item through the B path');
 problem($t->api(DELETE => "/price-lists/$lb->{id}/items/$i1->{id}", $mgr->{token}), 404, 'not-found',
@@ -251,7 +257,8 @@ is($r->{content}, '', '204 has no body');
 is($t->sql('select count(*) from audit_log'), $audit0 + 1, 'audit row for the delete');
 is($t->sql("select count(*) from price_list_items where id = $i5->{id}"), 0, 'item row gone');
 problem($t->api(PATCH => "/price-lists/$la->{id}/items/$i5->{id}", $mgr->{token}, { unit_price_minor => 1 }), 404,
-        'not-found', 'deleted item gone');
+        'not-found', 'deleted item cannot be patched');
+problem($t->api(GET => "/price-lists/$la->{id}/items/$i5->{id}", $ae->{token}), 404, 'not-found', 'deleted item gone');
 problem($t->api(DELETE => "/price-lists/$la->{id}/items/$i5->{id}", $mgr->{token}), 404, 'not-found', 'delete twice');
 is_deeply(ids($t->api(GET => "/price-lists/$la->{id}/items", $ae->{token})), [$i1->{id}, $i2->{id}, $i3->{id}, $i4->{id}],
           'items after delete');
@@ -275,8 +282,7 @@ for my $who ([ae => $ae->{token}], [integration => $in->{token}]) {
 }
 is(snapshot(), $snap, 'nothing written by forbidden writes');
 is_deeply(defaults(), [$la->{id}], 'A still the default');
-is(($t->api(GET => "/price-lists/$la->{id}/items", $ae->{token})->{json}{items} || [])->[0]{unit_price_minor}, 3333,
-   'item unchanged');
+is($t->api(GET => "/price-lists/$la->{id}/items/$i1->{id}", $ae->{token})->{json}{unit_price_minor}, 3333, 'item unchanged');
 
 # --- a client's price_list_id ---------------------------------------------------------------
 $r = $t->api(POST => '/clients', $ae->{token}, { name => 'Client Lista SRL' });
