@@ -28,6 +28,8 @@ main(void)
     test_util_misc();
     test_rounding();
     test_dates();
+    test_view_tokens();
+    test_document();
 
     test_cui();
     test_iban();

@@ -28,6 +28,8 @@ void test_methods_string(void);
 void test_idem_key_parse(void);
 
 void test_api(void);
+void test_view_tokens(void);
+void test_document(void);
 
 /* Lower-case hex of a byte string, for comparing digests; out needs
  * 2 * len + 1 bytes. */
