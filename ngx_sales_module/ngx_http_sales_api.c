@@ -221,7 +221,11 @@ ngx_http_sales_api_post(ngx_http_request_t *r,
             t->req.body_len = len;
 
             for (cl = r->request_body->bufs; cl; cl = cl->next) {
-                p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+                /* a chunked body may end in an empty buffer */
+                if (cl->buf->last > cl->buf->pos) {
+                    p = ngx_cpymem(p, cl->buf->pos,
+                                   cl->buf->last - cl->buf->pos);
+                }
             }
         }
     }

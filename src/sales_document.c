@@ -348,6 +348,10 @@ sales_proposal_html(json_t *p, json_t *client, json_t *seller)
         sales_buf_adds(&b, "</td></tr>");
     }
 
+    sales_buf_adds(&b, "<tr><th>Total TVA</th><td class=\"n\">");
+    money(&b, jint(p, "vat_minor"), cur);
+    sales_buf_adds(&b, "</td></tr>");
+
     sales_buf_adds(&b, "<tr><th>Total de plată</th><td class=\"n\"><strong>");
     money(&b, jint(p, "gross_minor"), cur);
     sales_buf_adds(&b, "</strong></td></tr></table>\n");

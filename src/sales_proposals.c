@@ -997,9 +997,8 @@ decide(sales_ctx_t *ctx, json_t *body, json_t **out, int accept)
     {
         sales_field_error(ctx, "note", "must be a string of 1 to 2000 "
                           "characters");
-    }
 
-    if (!accept && !json_is_string(note)) {
+    } else if (!accept && !json_is_string(note)) {
         sales_field_error(ctx, "note", "is required: why the client said no");
     }
 

@@ -22,7 +22,7 @@ our $BUILD = $ENV{SALES_BUILD} // "$ROOT/build";
 our $NGINX = $ENV{SALES_NGINX} // '/usr/sbin/nginx';
 our $JSON  = JSON::PP->new->utf8->canonical->allow_nonref;
 
-my $BAD_LOG = qr/\[alert\]|\[emerg\]|\[crit\]|open socket left|Sanitizer|segfault|exited on signal/;
+my $BAD_LOG = qr/\[alert\]|\[emerg\]|\[crit\]|open socket left|Sanitizer|runtime error:|segfault|exited on signal/;
 
 sub new {
     my ($class, %opt) = @_;
@@ -116,7 +116,7 @@ EOF
 sub start {
     my $self = shift;
     my $d = $self->{dir};
-    my ($rc, $out) = run_cmd([$NGINX, '-t', '-p', "$d/", '-c', "$d/nginx.conf",
+    my ($rc, $out) = run_cmd([nginx_cmd(), '-t', '-p', "$d/", '-c', "$d/nginx.conf",
                               '-e', "$d/error.log"], merge => 1);
     die "nginx -t failed ($rc):\n$out" if $rc;
     unlink "$d/nginx.pid";
@@ -125,6 +125,13 @@ sub start {
         open STDIN, '<', '/dev/null';
         open STDOUT, '>>', "$d/nginx.out";
         open STDERR, '>&', \*STDOUT;
+        # A module built with sanitizers needs their runtime loaded first;
+        # reports go to files that stop() reads.
+        if ($ENV{SALES_PRELOAD}) {
+            $ENV{LD_PRELOAD} = $ENV{SALES_PRELOAD};
+            $ENV{ASAN_OPTIONS} = "detect_leaks=0:abort_on_error=0:log_path=$d/sanitizer";
+            $ENV{UBSAN_OPTIONS} = "print_stacktrace=1:log_path=$d/sanitizer";
+        }
         { exec $NGINX, '-p', "$d/", '-c', "$d/nginx.conf", '-e', "$d/error.log" };
         POSIX::_exit(127);
     }
@@ -165,6 +172,7 @@ sub stop {
     }
     Test::More::ok($stopped, 'nginx stopped within 20 s after SIGQUIT');
     my @bad = grep { /$BAD_LOG/ } split /\n/, read_file("$self->{dir}/error.log");
+    push @bad, map { "$_:\n" . read_file($_) } glob("$self->{dir}/sanitizer.*");
     Test::More::ok(!@bad, 'error.log has no alert/emerg/crit/crash lines')
         or Test::More::diag(join "\n", @bad);
 }
@@ -180,7 +188,7 @@ sub conf_test {
     my $d = $self->{dir};
     my $file = "$d/conftest-" . ++$self->{conftests} . ".conf";
     write_file($file, $text);
-    return run_cmd([$NGINX, '-t', '-p', "$d/", '-c', $file,
+    return run_cmd([nginx_cmd(), '-t', '-p', "$d/", '-c', $file,
                     '-e', "$d/conftest.log"], merge => 1);
 }
 
@@ -269,6 +277,13 @@ sub free_port {
     my $port = $s->sockport;
     close $s;
     return $port;
+}
+
+# nginx, with the sanitizer runtime loaded first when the module has one.
+sub nginx_cmd {
+    return $ENV{SALES_PRELOAD}
+        ? ('env', "LD_PRELOAD=$ENV{SALES_PRELOAD}", 'ASAN_OPTIONS=detect_leaks=0', $NGINX)
+        : ($NGINX);
 }
 
 sub random_secret {
