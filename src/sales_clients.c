@@ -264,14 +264,9 @@ client_derive(sales_ctx_t *ctx, json_t *before, json_t *merged,
 int
 sales_client_load(sales_ctx_t *ctx, int64_t id, json_t **out)
 {
-    sales_buf_t  where = {0};
-    json_t      *binds = json_array();
-    int          rc;
+    int  rc;
 
-    sales_scope_sql(ctx, "t.owner_id", &where, binds);
-    rc = sales_load(ctx, &clients_res, id, where.data, binds, out);
-    sales_buf_free(&where);
-    json_decref(binds);
+    rc = sales_load_owned(ctx, &clients_res, id, out);
     return rc;
 }
 

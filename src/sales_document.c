@@ -356,8 +356,8 @@ sales_proposal_html(json_t *p, json_t *client, json_t *seller)
     money(&b, jint(p, "gross_minor"), cur);
     sales_buf_adds(&b, "</strong></td></tr></table>\n");
 
+    /* notes are the AE's own and never reach the client's page */
     section(&b, "Termeni", jstr(p, "terms"));
-    section(&b, "Note", jstr(p, "notes"));
 
     sales_buf_adds(&b, "</body></html>\n");
 

@@ -120,16 +120,12 @@ sales_client_usable(sales_ctx_t *ctx, int64_t client_id, const char *field,
     json_array_append_new(binds, json_integer(client_id));
     sales_scope_sql(ctx, "t.owner_id", &sql, binds);
 
-    st = sql.failed ? NULL : sales_prepare(ctx, sql.data);
-    sales_buf_free(&sql);
+    st = sales_prepare_bound(ctx, &sql, binds);
+    json_decref(binds);
 
     if (st == NULL) {
-        json_decref(binds);
         return -1;
     }
-
-    sales_bind_all(st, binds);
-    json_decref(binds);
 
     rc = sqlite3_step(st);
 
@@ -333,14 +329,9 @@ opportunity_derive(sales_ctx_t *ctx, json_t *before, json_t *merged,
 int
 sales_opportunity_load(sales_ctx_t *ctx, int64_t id, json_t **out)
 {
-    sales_buf_t  where = {0};
-    json_t      *binds = json_array();
-    int          rc;
+    int  rc;
 
-    sales_scope_sql(ctx, "t.owner_id", &where, binds);
-    rc = sales_load(ctx, &opportunities_res, id, where.data, binds, out);
-    sales_buf_free(&where);
-    json_decref(binds);
+    rc = sales_load_owned(ctx, &opportunities_res, id, out);
     return rc;
 }
 

@@ -82,16 +82,12 @@ sales_price_client_load(sales_ctx_t *ctx, int64_t client_id,
     json_array_append_new(binds, json_integer(client_id));
     sales_scope_sql(ctx, "t.owner_id", &sql, binds);
 
-    st = sql.failed ? NULL : sales_prepare(ctx, sql.data);
-    sales_buf_free(&sql);
+    st = sales_prepare_bound(ctx, &sql, binds);
+    json_decref(binds);
 
     if (st == NULL) {
-        json_decref(binds);
         return -1;
     }
-
-    sales_bind_all(st, binds);
-    json_decref(binds);
 
     rc = sqlite3_step(st);
 

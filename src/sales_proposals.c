@@ -632,14 +632,9 @@ proposal_finish(sales_ctx_t *ctx, json_t *p)
 int
 sales_proposal_load(sales_ctx_t *ctx, int64_t id, json_t **out)
 {
-    sales_buf_t  where = {0};
-    json_t      *binds = json_array();
-    int          rc;
+    int  rc;
 
-    sales_scope_sql(ctx, "t.owner_id", &where, binds);
-    rc = sales_load(ctx, &proposals_res, id, where.data, binds, out);
-    sales_buf_free(&where);
-    json_decref(binds);
+    rc = sales_load_owned(ctx, &proposals_res, id, out);
 
     if (rc == 0 && proposal_finish(ctx, *out) != 0) {
         json_decref(*out);
@@ -1339,6 +1334,18 @@ sales_proposals_send(sales_ctx_t *ctx, json_t *body, json_t **out)
     if (require_status(ctx, p, "draft,sent,viewed", "sent") != 0) {
         json_decref(p);
         return -1;
+    }
+
+    {
+        char  today[11];
+
+        sales_date_of(ctx->now_ms, today);
+
+        if (strcmp(jstr(p, "valid_until"), today) < 0) {
+            json_decref(p);
+            return sales_fail(ctx, 409, "conflict", "the proposal's validity "
+                              "has passed; give it a new valid_until first");
+        }
     }
 
     resolved = json_array();

@@ -494,6 +494,48 @@ sales_load(sales_ctx_t *ctx, const sales_resource_t *res, int64_t id,
 }
 
 
+/* A row the caller may see by its owner_id; anything else is "not
+ * found", exactly like a row that does not exist. */
+int
+sales_load_owned(sales_ctx_t *ctx, const sales_resource_t *res, int64_t id,
+    json_t **out)
+{
+    sales_buf_t  where = {0};
+    json_t      *binds = json_array();
+    int          rc;
+
+    sales_scope_sql(ctx, "t.owner_id", &where, binds);
+    rc = where.failed ? sales_fail(ctx, 500, "internal", "out of memory")
+                      : sales_load(ctx, res, id, where.data, binds, out);
+    sales_buf_free(&where);
+    json_decref(binds);
+    return rc;
+}
+
+
+/* Prepares the SQL in a buffer (freed here) and binds the values. */
+sqlite3_stmt *
+sales_prepare_bound(sales_ctx_t *ctx, sales_buf_t *sql, json_t *binds)
+{
+    sqlite3_stmt  *st;
+
+    if (sql->failed) {
+        sales_buf_free(sql);
+        sales_fail(ctx, 500, "internal", "out of memory");
+        return NULL;
+    }
+
+    st = sales_prepare(ctx, sql->data);
+    sales_buf_free(sql);
+
+    if (st && binds) {
+        sales_bind_all(st, binds);
+    }
+
+    return st;
+}
+
+
 int
 sales_update(sales_ctx_t *ctx, const sales_resource_t *res, int64_t id,
     json_t *before, json_t *changes, json_t **diff_out)

@@ -81,6 +81,10 @@ int64_t sales_insert(sales_ctx_t *ctx, const sales_resource_t *res,
     json_t *values);
 int sales_load(sales_ctx_t *ctx, const sales_resource_t *res, int64_t id,
     const char *extra_where, json_t *binds, json_t **out);
+int sales_load_owned(sales_ctx_t *ctx, const sales_resource_t *res,
+    int64_t id, json_t **out);
+sqlite3_stmt *sales_prepare_bound(sales_ctx_t *ctx, sales_buf_t *sql,
+    json_t *binds);
 int sales_update(sales_ctx_t *ctx, const sales_resource_t *res, int64_t id,
     json_t *before, json_t *changes, json_t **diff);
 int sales_set_column(sales_ctx_t *ctx, const sales_resource_t *res,

@@ -1006,5 +1006,18 @@ is(scalar @{ pevents('proposal.sent', $pacc->{id}) }, 1, 'proposal.sent for a se
 is(scalar @{ pevents('proposal.revised', $F{pvr}{id}, $pvr2->{id}) }, 1, 'proposal.revised for the viewed one');
 is(scalar @{ pevents('proposal.accepted', $F{pv3}{id}) }, 1, 'proposal.accepted for the viewed one');
 
+# === a draft past its validity is not sent ===================================================================
+{
+    my $plate = mkprop($ua, { opportunity_id => $oA->{id}, lines => [$ok1], valid_until => today() },
+                       'valid until today');
+    at(iso(epoch($NOW) + 86400));
+    my $before = snapshot();
+    problem(call(POST => "/proposals/$plate->{id}/send", $ua,
+                 { recipients => [{ email => 'late@example.ro' }] }),
+            409, 'conflict', 'send a draft whose validity has passed');
+    is(snapshot(), $before, 'nothing written by the refused send');
+    status_is($plate->{id}, 'draft', 'still a draft');
+}
+
 $t->stop;
 done_testing;

@@ -23,7 +23,8 @@ test_document(void)
                   "number", "PRO-2026-0001", "revision", (json_int_t) 2,
                   "currency", "RON", "price_date", "2026-12-03",
                   "valid_until", "2027-01-02", "cover_letter", hostile,
-                  "terms", hostile, "notes", "line one\nline two",
+                  "terms", "line one\nline two",
+                  "notes", "internal: do not show",
                   "net_minor", (json_int_t) 1234567,
                   "vat_minor", (json_int_t) 259259,
                   "gross_minor", (json_int_t) 1493826,
@@ -56,6 +57,8 @@ test_document(void)
         ok(strstr(page, "21,00%") != NULL, "the VAT rate");
         ok(strstr(page, "line one<br>\nline two") != NULL,
            "line breaks kept as <br>");
+        ok(strstr(page, "internal") == NULL,
+           "the AE's notes never reach the page");
         ok(strstr(page, "rev. 2") != NULL, "the revision");
         ok(strstr(page, "RO18547290") != NULL, "the client's tax id");
         free(page);
