@@ -15,6 +15,24 @@
 #include "sales.h"
 
 
+/* A user-agent pattern or a variable that gives a view its class. */
+typedef struct {
+    ngx_int_t             class;
+    ngx_regex_t          *regex;
+    ngx_int_t             index;          /* variable, when no regex */
+} ngx_http_sales_classifier_t;
+
+
+/* The worker's views waiting to be written. */
+typedef struct {
+    sales_view_t         *items;
+    size_t                n;
+    size_t                cap;
+    int64_t               forged;
+    int64_t               head;
+} ngx_http_sales_batch_t;
+
+
 typedef struct {
     ngx_str_t             db;
     ngx_str_t             pool_name;
@@ -27,6 +45,24 @@ typedef struct {
     ngx_str_t             public_url;
     sales_secret_t       *secrets;
     ngx_int_t             nsecrets;
+
+    /* the pixel */
+    ngx_msec_t            pixel_flush;
+    ngx_uint_t            pixel_batch;
+    ngx_msec_t            pixel_dedupe;
+    ngx_msec_t            pixel_prefetch;
+    ngx_msec_t            pixel_ua_retention;
+    ngx_flag_t            pixel_ua_defaults;
+    ngx_array_t          *classifiers;     /* variables, then patterns */
+    ngx_uint_t            pixel_used;
+
+    /* the worker's batch, and the one being written */
+    ngx_http_sales_batch_t    pending;
+    ngx_http_sales_batch_t    writing;
+    ngx_thread_task_t        *flush_task;
+    ngx_event_t               flush_timer;
+    ngx_uint_t                flushing;
+
     sales_conf_t          core;
 } ngx_http_sales_main_conf_t;
 
@@ -40,6 +76,21 @@ extern ngx_module_t  ngx_http_sales_module;
 
 
 ngx_int_t ngx_http_sales_api_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_sales_view_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_sales_set_header(ngx_http_request_t *r, const char *name,
+    const char *value);
+ngx_int_t ngx_http_sales_pixel_handler(ngx_http_request_t *r);
+void ngx_http_sales_record_view(ngx_http_request_t *r, ngx_uint_t page);
+ngx_int_t ngx_http_sales_pixel_init_worker(ngx_cycle_t *cycle,
+    ngx_http_sales_main_conf_t *smcf);
+void ngx_http_sales_pixel_exit_worker(ngx_cycle_t *cycle,
+    ngx_http_sales_main_conf_t *smcf);
+char *ngx_http_sales_pixel_ua(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_sales_pixel_class(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_sales_pixel_defaults(ngx_conf_t *cf,
+    ngx_http_sales_main_conf_t *smcf);
 
 
 #endif /* _NGX_HTTP_SALES_H_INCLUDED_ */

@@ -14,8 +14,13 @@
 #define NGX_HTTP_SALES_TASK_TIMEOUT  60000
 
 
+typedef void (*ngx_http_sales_core_pt)(const sales_conf_t *conf,
+    const sales_http_req_t *req, sales_http_resp_t *resp);
+
+
 typedef struct {
     const sales_conf_t     *conf;
+    ngx_http_sales_core_pt  core;
     sales_http_req_t        req;
     sales_http_resp_t       resp;
     ngx_fd_t                body_fd;
@@ -28,10 +33,13 @@ typedef struct {
 typedef struct {
     ngx_thread_task_t      *task;
     ngx_http_sales_task_ctx_t  *tctx;
+    ngx_http_sales_core_pt  core;
     ngx_uint_t              done;
 } ngx_http_sales_ctx_t;
 
 
+static ngx_int_t ngx_http_sales_to_core(ngx_http_request_t *r,
+    ngx_http_sales_core_pt core);
 static void ngx_http_sales_api_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_sales_api_post(ngx_http_request_t *r,
     ngx_http_sales_main_conf_t *smcf, ngx_http_sales_ctx_t *ctx);
@@ -53,6 +61,27 @@ static ngx_int_t ngx_http_sales_add_header(ngx_http_request_t *r,
 
 ngx_int_t
 ngx_http_sales_api_handler(ngx_http_request_t *r)
+{
+    return ngx_http_sales_to_core(r, sales_api_handle);
+}
+
+
+/* The client's page: a GET is a view too; the page comes from the core. */
+ngx_int_t
+ngx_http_sales_view_handler(ngx_http_request_t *r)
+{
+    if (r->method == NGX_HTTP_GET) {
+        ngx_http_sales_record_view(r, 1);
+    }
+
+    return ngx_http_sales_to_core(r, sales_public_handle);
+}
+
+
+/* Reads the body, then hands the request to a core function on the
+ * thread pool. */
+static ngx_int_t
+ngx_http_sales_to_core(ngx_http_request_t *r, ngx_http_sales_core_pt core)
 {
     ngx_int_t                    rc;
     ngx_http_sales_ctx_t        *ctx;
@@ -77,6 +106,7 @@ ngx_http_sales_api_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ctx->core = core;
     ngx_http_set_ctx(r, ctx, ngx_http_sales_module);
 
     /* The post handler runs at once when there is no body. */
@@ -179,6 +209,7 @@ ngx_http_sales_api_post(ngx_http_request_t *r,
 
     t = task->ctx;
     t->conf = &smcf->core;
+    t->core = ctx->core;
 
     if (ngx_http_sales_task_ctx_init(r, t) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -335,7 +366,7 @@ ngx_http_sales_api_thread(void *data, ngx_log_t *log)
         t->req.body_len = got;
     }
 
-    sales_api_handle(t->conf, &t->req, &t->resp);
+    t->core(t->conf, &t->req, &t->resp);
 }
 
 
@@ -638,4 +669,13 @@ ngx_http_sales_add_header(ngx_http_request_t *r, const char *name,
     h->value.len = len;
 
     return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_sales_set_header(ngx_http_request_t *r, const char *name,
+    const char *value)
+{
+    return ngx_http_sales_add_header(r, name, (u_char *) value,
+                                     ngx_strlen(value));
 }

@@ -20,6 +20,8 @@ static ngx_int_t ngx_http_sales_db_mkdir(ngx_conf_t *cf, ngx_str_t *db,
     ngx_str_t *dir);
 static char *ngx_http_sales_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_sales_location(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_http_sales_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_sales_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_sales_init_process(ngx_cycle_t *cycle);
@@ -84,6 +86,76 @@ static ngx_command_t  ngx_http_sales_commands[] = {
       0,
       NULL },
 
+    { ngx_string("sales_pixel"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_sales_location,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("sales_view"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_sales_location,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("sales_pixel_flush"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_sales_main_conf_t, pixel_flush),
+      NULL },
+
+    { ngx_string("sales_pixel_batch"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_sales_main_conf_t, pixel_batch),
+      NULL },
+
+    { ngx_string("sales_pixel_dedupe"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_sales_main_conf_t, pixel_dedupe),
+      NULL },
+
+    { ngx_string("sales_pixel_prefetch_window"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_sales_main_conf_t, pixel_prefetch),
+      NULL },
+
+    { ngx_string("sales_pixel_ua_retention"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_sales_main_conf_t, pixel_ua_retention),
+      NULL },
+
+    { ngx_string("sales_pixel_ua_defaults"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_sales_main_conf_t, pixel_ua_defaults),
+      NULL },
+
+    { ngx_string("sales_pixel_ua"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_sales_pixel_ua,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("sales_pixel_class"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_sales_pixel_class,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -133,6 +205,12 @@ ngx_http_sales_create_main_conf(ngx_conf_t *cf)
     smcf->busy_timeout = NGX_CONF_UNSET_MSEC;
     smcf->test_clock = NGX_CONF_UNSET;
     smcf->request_id_index = NGX_ERROR;
+    smcf->pixel_flush = NGX_CONF_UNSET_MSEC;
+    smcf->pixel_batch = NGX_CONF_UNSET_UINT;
+    smcf->pixel_dedupe = NGX_CONF_UNSET_MSEC;
+    smcf->pixel_prefetch = NGX_CONF_UNSET_MSEC;
+    smcf->pixel_ua_retention = NGX_CONF_UNSET_MSEC;
+    smcf->pixel_ua_defaults = NGX_CONF_UNSET;
 
     return smcf;
 }
@@ -146,6 +224,30 @@ ngx_http_sales_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_size_value(smcf->max_body, 1024 * 1024);
     ngx_conf_init_msec_value(smcf->busy_timeout, 10000);
     ngx_conf_init_value(smcf->test_clock, 0);
+    ngx_conf_init_msec_value(smcf->pixel_flush, 50);
+    ngx_conf_init_uint_value(smcf->pixel_batch, 256);
+    ngx_conf_init_msec_value(smcf->pixel_dedupe, 60000);
+    ngx_conf_init_msec_value(smcf->pixel_prefetch, 600000);
+    ngx_conf_init_msec_value(smcf->pixel_ua_retention,
+                             30 * 24 * 3600 * 1000U);
+    ngx_conf_init_value(smcf->pixel_ua_defaults, 1);
+
+    if (smcf->pixel_flush == 0 || smcf->pixel_batch == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"sales_pixel_flush\" and \"sales_pixel_batch\" "
+                           "must be more than zero");
+        return NGX_CONF_ERROR;
+    }
+
+    if (smcf->pixel_ua_defaults
+        && ngx_http_sales_pixel_defaults(cf, smcf) != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    smcf->core.dedupe_ms = smcf->pixel_dedupe;
+    smcf->core.prefetch_ms = smcf->pixel_prefetch;
+    smcf->core.ua_retention_ms = smcf->pixel_ua_retention;
 
     if (smcf->max_body == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -540,6 +642,30 @@ ngx_http_sales_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* sales_pixel and sales_view: the pixel and the client's page. */
+static char *
+ngx_http_sales_location(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t    *clcf;
+    ngx_http_sales_main_conf_t  *smcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler) {
+        return "is duplicate";
+    }
+
+    clcf->handler = cmd->name.len == sizeof("sales_pixel") - 1
+                    ? ngx_http_sales_pixel_handler
+                    : ngx_http_sales_view_handler;
+
+    smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_sales_module);
+    smcf->pixel_used = 1;
+
+    return NGX_CONF_OK;
+}
+
+
 static ngx_int_t
 ngx_http_sales_postconfiguration(ngx_conf_t *cf)
 {
@@ -548,14 +674,21 @@ ngx_http_sales_postconfiguration(ngx_conf_t *cf)
 
     smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_sales_module);
 
-    if (!smcf->api_used) {
+    if (!smcf->api_used && !smcf->pixel_used) {
         return NGX_OK;
     }
 
     if (smcf->db.data == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"sales_api\" requires \"sales_db\" in the http "
-                           "block");
+                           "\"%s\" requires \"sales_db\" in the http block",
+                           smcf->api_used ? "sales_api" : "sales_pixel");
+        return NGX_ERROR;
+    }
+
+    if (smcf->pixel_used && smcf->nsecrets == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"sales_pixel\" and \"sales_view\" require "
+                           "\"sales_secret_file\" in the http block");
         return NGX_ERROR;
     }
 
@@ -648,10 +781,20 @@ ngx_http_sales_init_process(ngx_cycle_t *cycle)
 
     smcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_sales_module);
 
-    if (smcf && smcf->test_clock) {
+    if (smcf == NULL) {
+        return NGX_OK;
+    }
+
+    if (smcf->test_clock) {
         ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
                       "\"sales_test_clock\" is on: requests may set the "
                       "clock; never use this outside tests");
+    }
+
+    if (ngx_http_sales_pixel_init_worker(cycle, smcf) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "sales: the view pixel cannot batch views in this "
+                      "worker");
     }
 
     /* Connections open lazily on the pool threads: nothing here may
@@ -665,5 +808,15 @@ ngx_http_sales_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_sales_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_sales_main_conf_t  *smcf;
+
+    if (ngx_http_cycle_get_module_main_conf(cycle, ngx_http_module) != NULL) {
+        smcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                                   ngx_http_sales_module);
+        if (smcf) {
+            ngx_http_sales_pixel_exit_worker(cycle, smcf);
+        }
+    }
+
     sales_db_close_all();
 }

@@ -64,7 +64,36 @@ typedef struct {
     sales_secret_t  *secrets;       /* the first signs */
     int              nsecrets;
     const char      *public_url;    /* "" or "https://host" */
+    int64_t          dedupe_ms;     /* views: repeats inside are duplicates */
+    int64_t          prefetch_ms;   /* a bare UA this soon is a prefetch */
+    int64_t          ua_retention_ms;
 } sales_conf_t;
+
+/* One hit of the pixel or the client's page, as the glue saw it. */
+enum {
+    SALES_VIEW_HUMAN = 0,
+    SALES_VIEW_PROXY,
+    SALES_VIEW_PREFETCH,
+    SALES_VIEW_BOT
+};
+
+typedef struct {
+    int64_t      proposal_id;
+    int64_t      recipient_id;
+    int64_t      at_ms;
+    int          page;          /* the page, not the pixel */
+    int          class;
+    int          bare_ua;       /* the UA is exactly "Mozilla/5.0" */
+    char         ip[48];
+    char         ua[257];
+} sales_view_t;
+
+/* A batch of views and counted refusals, written in one transaction. */
+int sales_views_write(sqlite3 *db, const sales_conf_t *conf,
+    const sales_view_t *views, size_t n, int64_t forged, int64_t head,
+    int64_t now_ms, char *err, size_t err_size);
+const char *sales_view_class_name(int class);
+int sales_view_class_parse(const char *name);
 
 /* One API request, as the glue read it. Strings need not be terminated. */
 typedef struct {
@@ -174,6 +203,10 @@ typedef struct {
 void sales_api_handle(const sales_conf_t *conf, const sales_http_req_t *req,
     sales_http_resp_t *resp);
 void sales_http_resp_free(sales_http_resp_t *resp);
+/* The client's page: GET shows, POST answers; req->path ends with the
+ * token. */
+void sales_public_handle(const sales_conf_t *conf,
+    const sales_http_req_t *req, sales_http_resp_t *resp);
 /* A problem+json answer built without the database (for the glue). */
 void sales_problem_response(sales_http_resp_t *resp, int status,
     const char *problem, const char *detail, const char *request_id);
@@ -330,6 +363,13 @@ int sales_proposals_send(sales_ctx_t *ctx, json_t *body, json_t **out);
 int sales_proposals_document(sales_ctx_t *ctx, json_t *body, json_t **out);
 int sales_settings_seller_get(sales_ctx_t *ctx, json_t *body, json_t **out);
 int sales_settings_seller_put(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_proposals_views(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_recipients_erase(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_notifications_list(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_notifications_read(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_notifications_read_all(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_pixel_stats(sales_ctx_t *ctx, json_t *body, json_t **out);
 
 /* For salesctl: create a user directly (no caller). */
 int sales_user_insert(sqlite3 *db, const char *name, int role,

@@ -38,8 +38,8 @@ static const sales_resource_t  seller_res = {
 };
 
 
-static json_t *
-seller_load(sales_ctx_t *ctx)
+json_t *
+sales_seller_load(sales_ctx_t *ctx)
 {
     sqlite3_stmt  *st;
     json_t        *seller = NULL;
@@ -63,7 +63,7 @@ seller_load(sales_ctx_t *ctx)
 int
 sales_settings_seller_get(sales_ctx_t *ctx, json_t *body, json_t **out)
 {
-    *out = seller_load(ctx);
+    *out = sales_seller_load(ctx);
     return *out ? 200 : -1;
 }
 
@@ -82,7 +82,7 @@ sales_settings_seller_put(sales_ctx_t *ctx, json_t *body, json_t **out)
         return -1;
     }
 
-    before = seller_load(ctx);
+    before = sales_seller_load(ctx);
     text = json_dumps(values, JSON_COMPACT | JSON_SORT_KEYS);
 
     st = sales_prepare(ctx, "INSERT INTO settings (key, value, updated_at)"
@@ -271,7 +271,8 @@ jint(json_t *o, const char *k)
  * client's public view.
  */
 char *
-sales_proposal_html(json_t *p, json_t *client, json_t *seller)
+sales_proposal_html(json_t *p, json_t *client, json_t *seller,
+    const char *answer_action)
 {
     sales_buf_t   b = {0};
     const char   *cur = jstr(p, "currency");
@@ -359,6 +360,25 @@ sales_proposal_html(json_t *p, json_t *client, json_t *seller)
     /* notes are the AE's own and never reach the client's page */
     section(&b, "Termeni", jstr(p, "terms"));
 
+    /* The client's own page offers the answer while one is possible; a
+     * POST, never a GET, since link scanners fetch every link. */
+    if (answer_action) {
+        const char  *status = jstr(p, "status");
+
+        if (strcmp(status, "sent") == 0 || strcmp(status, "viewed") == 0) {
+            /* no action: the form posts back to the page's own link */
+            sales_buf_adds(&b, "<form method=\"post\">"
+                           "<button name=\"decision\" value=\"accept\">"
+                           "Accept</button> <button name=\"decision\" "
+                           "value=\"decline\">Decline</button></form>\n");
+
+        } else {
+            sales_buf_adds(&b, "<p class=\"status\">Status: ");
+            html(&b, status);
+            sales_buf_adds(&b, "</p>\n");
+        }
+    }
+
     sales_buf_adds(&b, "</body></html>\n");
 
     if (b.failed) {
@@ -385,8 +405,8 @@ sales_proposals_document(sales_ctx_t *ctx, json_t *body, json_t **out)
         return -1;
     }
 
-    seller = seller_load(ctx);
-    page = seller ? sales_proposal_html(p, client, seller) : NULL;
+    seller = sales_seller_load(ctx);
+    page = seller ? sales_proposal_html(p, client, seller, NULL) : NULL;
 
     json_decref(p);
     json_decref(client);

@@ -125,7 +125,11 @@ int sales_opportunity_load(sales_ctx_t *ctx, int64_t id, json_t **out);
 int sales_client_load(sales_ctx_t *ctx, int64_t id, json_t **out);
 int sales_load_client_any(sales_ctx_t *ctx, int64_t id, json_t **out);
 int sales_proposal_load(sales_ctx_t *ctx, int64_t id, json_t **out);
-char *sales_proposal_html(json_t *proposal, json_t *client, json_t *seller);
+/* answer_action non-NULL: the client's own page, with the answer form
+ * (posting back to the page's link); NULL: the AE's copy. */
+char *sales_proposal_html(json_t *proposal, json_t *client, json_t *seller,
+    const char *answer_action);
+json_t *sales_seller_load(sales_ctx_t *ctx);
 int sales_client_usable(sales_ctx_t *ctx, int64_t client_id,
     const char *field, char *currency);
 int sales_month_range(sales_ctx_t *ctx, const char *month, char *first,

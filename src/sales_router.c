@@ -156,6 +156,18 @@ static const sales_route_t  routes[] = {
     { SALES_GET, "/proposals/{id}/document", sales_proposals_document,
       SALES_ROLES_ALL, 0, "" },
 
+    { SALES_GET, "/proposals/{id}/views", sales_proposals_views,
+      SALES_ROLES_ALL, 0, LIST_PARAMS },
+    { SALES_POST, "/proposals/{id}/recipients/{id}/erase",
+      sales_recipients_erase, SALES_ROLES_STAFF, 1, "" },
+    { SALES_GET, "/notifications", sales_notifications_list, SALES_ROLES_ALL,
+      0, "unread," LIST_PARAMS },
+    { SALES_POST, "/notifications/read-all", sales_notifications_read_all,
+      SALES_ROLES_ALL, 1, "" },
+    { SALES_POST, "/notifications/{id}/read", sales_notifications_read,
+      SALES_ROLES_ALL, 1, "" },
+    { SALES_GET, "/pixel/stats", sales_pixel_stats, SALES_ROLE_ADMIN, 0, "" },
+
     { SALES_GET, "/settings/seller", sales_settings_seller_get,
       SALES_ROLES_ALL, 0, "" },
     { SALES_PUT, "/settings/seller", sales_settings_seller_put,

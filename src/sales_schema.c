@@ -363,5 +363,53 @@ const char *const sales_migrations[] = {
     "CREATE INDEX proposal_recipients_proposal"
     "  ON proposal_recipients(proposal_id);",
 
+    /* 5: views of proposals, notifications, pixel counters */
+    "CREATE TABLE proposal_views ("
+    "  id INTEGER PRIMARY KEY,"
+    "  proposal_id INTEGER NOT NULL REFERENCES proposals(id),"
+    "  recipient_id INTEGER NOT NULL REFERENCES proposal_recipients(id),"
+    "  channel TEXT NOT NULL CHECK (channel IN ('pixel','page')),"
+    "  at INTEGER NOT NULL,"
+    "  secs_since_sent INTEGER,"
+    "  ip TEXT,"
+    "  ua TEXT,"
+    "  class TEXT NOT NULL CHECK (class IN ('human','proxy','prefetch',"
+    "    'bot')),"
+    "  counted INTEGER NOT NULL,"
+    "  duplicate INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX proposal_views_proposal ON proposal_views(proposal_id, id);"
+    "CREATE INDEX proposal_views_recipient"
+    "  ON proposal_views(recipient_id, at);"
+    "CREATE INDEX proposal_views_ua_age ON proposal_views(at)"
+    "  WHERE ua IS NOT NULL;"
+
+    "ALTER TABLE proposal_recipients ADD COLUMN first_viewed_at INTEGER;"
+    "ALTER TABLE proposal_recipients ADD COLUMN last_viewed_at INTEGER;"
+    "ALTER TABLE proposal_recipients ADD COLUMN view_count INTEGER"
+    "  NOT NULL DEFAULT 0;"
+    "ALTER TABLE proposals ADD COLUMN decided_by_recipient_id INTEGER"
+    "  REFERENCES proposal_recipients(id);"
+
+    "CREATE TABLE notifications ("
+    "  id INTEGER PRIMARY KEY,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id),"
+    "  type TEXT NOT NULL,"
+    "  proposal_id INTEGER REFERENCES proposals(id),"
+    "  title TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  read_at INTEGER"
+    ");"
+    "CREATE INDEX notifications_user ON notifications(user_id, id);"
+    "CREATE INDEX notifications_proposal"
+    "  ON notifications(proposal_id, created_at);"
+
+    "CREATE TABLE pixel_counters ("
+    "  name TEXT PRIMARY KEY,"
+    "  value INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "INSERT INTO pixel_counters (name, value)"
+    "  VALUES ('views', 0), ('forged', 0), ('head', 0);",
+
     NULL
 };

@@ -108,6 +108,9 @@ http {
             client_max_body_size 2m;
             $c{location_extra}
         }
+        location /t/ { sales_pixel; }
+        location /p/ { sales_view; }
+        location = /empty.gif { empty_gif; }
     }
 }
 EOF

@@ -42,7 +42,7 @@ test_document(void)
                        "tax_id", "RO18547290");
     seller = json_pack("{s:s, s:s}", "name", hostile, "website", hostile);
 
-    page = sales_proposal_html(p, client, seller);
+    page = sales_proposal_html(p, client, seller, NULL);
     ok(page != NULL, "the page renders");
 
     if (page) {
