@@ -225,7 +225,7 @@ ngx_http_sales_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(smcf->busy_timeout, 10000);
     ngx_conf_init_value(smcf->test_clock, 0);
     ngx_conf_init_msec_value(smcf->pixel_flush, 50);
-    ngx_conf_init_uint_value(smcf->pixel_batch, 256);
+    ngx_conf_init_uint_value(smcf->pixel_batch, 1024);
     ngx_conf_init_msec_value(smcf->pixel_dedupe, 60000);
     ngx_conf_init_msec_value(smcf->pixel_prefetch, 600000);
     ngx_conf_init_msec_value(smcf->pixel_ua_retention,

@@ -220,8 +220,101 @@ notify(sales_ctx_t *ctx, const sales_view_t *v, const view_target_t *t)
 }
 
 
+/*
+ * What the batch learned so far, so a burst of hits on one link costs one
+ * insert each: the last recipient read, and the last counted view of
+ * each (recipient, address, agent) seen in this batch.
+ */
+#define MEMO_SIZE  16
+
+typedef struct {
+    int64_t          proposal_id;
+    int64_t          recipient_id;
+    view_target_t    target;
+    int              found;
+    struct {
+        int64_t      recipient_id;
+        int64_t      at_ms;
+        const char  *ip;
+        const char  *ua;
+    } counted[MEMO_SIZE];
+    int              ncounted;
+} view_memo_t;
+
+
 static int
-write_view(sales_ctx_t *ctx, const sales_view_t *given)
+memo_target(sales_ctx_t *ctx, view_memo_t *m, const sales_view_t *v,
+    view_target_t *t)
+{
+    int  rc;
+
+    if (m->recipient_id != v->recipient_id
+        || m->proposal_id != v->proposal_id)
+    {
+        rc = load_target(ctx, v, &m->target);
+        if (rc < 0) {
+            return -1;
+        }
+        m->found = rc;
+        m->recipient_id = v->recipient_id;
+        m->proposal_id = v->proposal_id;
+    }
+
+    *t = m->target;
+    return m->found;
+}
+
+
+/* A counted view from the same place within the window, looked up in the
+ * batch first and in the table only when the batch has not seen it. */
+static int
+memo_duplicate(sales_ctx_t *ctx, view_memo_t *m, const sales_view_t *v)
+{
+    int  i;
+
+    for (i = 0; i < m->ncounted; i++) {
+        if (m->counted[i].recipient_id == v->recipient_id
+            && strcmp(m->counted[i].ip, v->ip) == 0
+            && strcmp(m->counted[i].ua, v->ua) == 0)
+        {
+            return v->at_ms - m->counted[i].at_ms < ctx->conf->dedupe_ms
+                   ? 1 : 0;
+        }
+    }
+
+    return is_duplicate(ctx, v);
+}
+
+
+static void
+memo_counted(view_memo_t *m, const sales_view_t *v)
+{
+    int  i;
+
+    for (i = 0; i < m->ncounted; i++) {
+        if (m->counted[i].recipient_id == v->recipient_id
+            && strcmp(m->counted[i].ip, v->ip) == 0
+            && strcmp(m->counted[i].ua, v->ua) == 0)
+        {
+            break;
+        }
+    }
+
+    if (i == MEMO_SIZE) {
+        i = MEMO_SIZE - 1;      /* forget the last; the table still knows */
+    } else if (i == m->ncounted) {
+        m->ncounted++;
+    }
+
+    m->counted[i].recipient_id = v->recipient_id;
+    m->counted[i].at_ms = v->at_ms;
+    m->counted[i].ip = v->ip;
+    m->counted[i].ua = v->ua;
+}
+
+
+static int
+write_view(sales_ctx_t *ctx, view_memo_t *memo, const sales_view_t *given)
 {
     sqlite3_stmt   *st;
     view_target_t   t;
@@ -229,7 +322,7 @@ write_view(sales_ctx_t *ctx, const sales_view_t *given)
     int64_t         secs;
     int             rc, counted, dup = 0;
 
-    rc = load_target(ctx, &v, &t);
+    rc = memo_target(ctx, memo, &v, &t);
     if (rc <= 0) {
         return rc;      /* a genuine token whose proposal is gone: skip */
     }
@@ -247,7 +340,7 @@ write_view(sales_ctx_t *ctx, const sales_view_t *given)
     counted = v.class == SALES_VIEW_HUMAN || v.class == SALES_VIEW_PROXY;
 
     if (counted) {
-        dup = is_duplicate(ctx, &v);
+        dup = memo_duplicate(ctx, memo, &v);
         if (dup < 0) {
             return -1;
         }
@@ -282,7 +375,18 @@ write_view(sales_ctx_t *ctx, const sales_view_t *given)
         return 1;
     }
 
-    return count_view(ctx, &v) == 0 && notify(ctx, &v, &t) == 0 ? 1 : -1;
+    memo_counted(memo, given);
+
+    if (count_view(ctx, &v) != 0 || notify(ctx, &v, &t) != 0) {
+        return -1;
+    }
+
+    /* the proposal has been viewed now: later views are not the first */
+    if (memo->found && memo->target.first_viewed_at == 0) {
+        memo->target.first_viewed_at = v.at_ms;
+    }
+
+    return 1;
 }
 
 
@@ -317,11 +421,13 @@ sales_views_write(sqlite3 *db, const sales_conf_t *conf,
     int64_t now_ms, char *err, size_t err_size)
 {
     sales_ctx_t    ctx;
+    view_memo_t    memo;
     sqlite3_stmt  *st;
     int64_t        written = 0;
     size_t         i;
     int            rc;
 
+    memset(&memo, 0, sizeof(memo));
     memset(&ctx, 0, sizeof(ctx));
     ctx.db = db;
     ctx.conf = conf;
@@ -332,7 +438,7 @@ sales_views_write(sqlite3 *db, const sales_conf_t *conf,
     }
 
     for (i = 0; i < n; i++) {
-        rc = write_view(&ctx, &views[i]);
+        rc = write_view(&ctx, &memo, &views[i]);
         if (rc < 0) {
             goto failed;
         }

@@ -40,6 +40,7 @@ my $UA_SCAN = 'curl/8.5.0';
 # --- helpers -------------------------------------------------------------------------------------------------
 
 sub tok { ref $_[0] ? $_[0]{token} : $_[0] }
+sub uenc { my $s = shift; utf8::encode($s); $s =~ s/([^A-Za-z0-9._~-])/sprintf('%%%02X', ord $1)/ge; $s }
 sub iso {
     my @g = gmtime shift;
     return sprintf '%04d-%02d-%02dT%02d:%02d:%02dZ', $g[5] + 1900, $g[4] + 1, @g[3, 2, 1, 0];
@@ -293,7 +294,7 @@ my @malformed = (
     ['one character too many', $tk . 'A'],
     ['four characters too many', $tk . 'AAAA'],
     ['not base64', 'not*a*token'],
-    ['percent-encoded bytes', '%00%ff%0d%0a'],
+    ['percent-encoded bytes', '%ff%fe%41%3d'],
     ['dots', '...'],
     ['a long one', 'A' x 3000],
 );
@@ -622,7 +623,7 @@ sub summary_of {
 
     my (@all, $cursor);
     for my $page (1 .. 20) {
-        my $pg = views_api($P->{id}, $ae, '?limit=2' . (defined $cursor ? "&cursor=$cursor" : ''));
+        my $pg = views_api($P->{id}, $ae, '?limit=2' . (defined $cursor ? '&cursor=' . uenc($cursor) : ''));
         is($pg->{status}, 200, "page $page of the views") or last;
         my $pi = items($pg);
         ok(@$pi <= 2, 'at most limit items');
@@ -705,4 +706,41 @@ problem(call(GET => '/pixel/stats', $ae), 403, 'forbidden', 'an AE may not read 
 }
 
 $t->stop;
+
+# --- batch size, defaults off, user-agent retention ---------------------------------------------------------------------
+# One worker that writes only when three views wait (the flush timer is far off),
+# without the built-in patterns, keeping raw user agents for one second.
+{
+    my $t3 = SalesTest->new(workers => 1, http_extra => join ' ', 'sales_pixel_flush 30s;', 'sales_pixel_batch 3;',
+                            'sales_pixel_ua_defaults off;', 'sales_pixel_ua bot "^EvilScanner";', 'sales_pixel_ua_retention 1s;');
+    my $w3 = world($t3);
+    my $p3 = mkprop($w3);
+    my $rs = send_to($w3, $p3->{id}, [map { "b$_\@alfa.ro" } 1 .. 6]);
+    my $n3 = sub { $t3->sql("select count(*) from proposal_views where proposal_id = $p3->{id}") // -1 };
+    my $rows3 = sub { my %by = map { split /\|/, $_, 2 } split /\n/,
+                          ($t3->sql("select recipient_id || '|' || class || '|' || coalesce(ua, '<null>') from proposal_views"
+                                    . " where proposal_id = $p3->{id}") // ''); \%by };
+    my @first = (['curl/8.5.0', 'human'], [$UA_GM, 'human'], ['EvilScanner/3.1', 'bot']);
+    for my $i (0 .. 2) {
+        is(raw(GET => pixel_path($rs->[$i]{token}), { 'User-Agent' => $first[$i][0] }, undef, $t3)->{status}, 200, "batch hit $i");
+    }
+    ok(poll(sub { $n3->() == 3 }, 3), 'three waiting views are written at once (sales_pixel_batch 3)');
+    my $by = $rows3->();
+    for my $i (0 .. 2) {
+        is((split /\|/, $by->{ $rs->[$i]{id} } // '')[0], $first[$i][1],
+           "sales_pixel_ua_defaults off: '$first[$i][0]' is $first[$i][1]");
+    }
+    sleep 1.3;
+    for my $i (3 .. 5) {
+        raw(GET => pixel_path($rs->[$i]{token}), { 'User-Agent' => $UA_TB }, undef, $t3);
+    }
+    ok(poll(sub { $n3->() == 6 }, 3), 'the next three are written');
+    ok(poll(sub { my $b = $rows3->(); !grep { ($b->{ $rs->[$_]{id} } // '') !~ /\|<null>$/ } 0 .. 2 }, 3),
+       'user agents older than sales_pixel_ua_retention are cleared') or diag(explain $rows3->());
+    $by = $rows3->();
+    is((split /\|/, $by->{ $rs->[3]{id} } // '', 2)[1], $UA_TB, 'a recent user agent stays');
+    is((split /\|/, $by->{ $rs->[0]{id} } // '', 2)[0], 'human', 'the class stays when the agent is cleared');
+    $t3->stop;
+}
+
 done_testing;
