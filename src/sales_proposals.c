@@ -73,6 +73,8 @@ static const sales_field_t  proposal_fields[] = {
       0 },
     { "decision_note", SALES_F_STRING, SALES_F_READONLY, 0, 0, NULL, NULL,
       NULL, 0, 0 },
+    { "decided_by_recipient_id", SALES_F_INT, SALES_F_READONLY, 0, 0, NULL,
+      NULL, NULL, 0, 0 },
     { NULL, 0, 0, 0, 0, NULL, NULL, NULL, 0, 0 }
 };
 
