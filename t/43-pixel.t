@@ -698,11 +698,58 @@ is(views_api($P->{id}, $adm)->{status}, 200, 'an admin sees the views');
        'the address is nowhere in the recipients');
 }
 
-# --- stats are the admin's ---------------------------------------------------------------------------------------------
-problem(call(GET => '/pixel/stats', $ae), 403, 'forbidden', 'an AE may not read /pixel/stats');
+# --- an hour after the last notification the owner hears again -----------------------------------------------------------
 {
+    # The last notification about the proposal is moved two hours back, as if the hour had passed.
+    my $ms = ($t->sql("select max(created_at) from notifications where proposal_id = $PC->{id}") // 0) > 1e11;
+    my $shift = 2 * 3600 * ($ms ? 1000 : 1);
+    $t->sql("update notifications set created_at = created_at - $shift where proposal_id = $PC->{id}");
+    is(unread($ae), 0, 'nothing unread before');
+    gif_ok(pix($rcn->[0]{token}, 'User-Agent' => "$UA_GM x"), 'a new open an hour later');
+    ok(poll(sub { unread($ae) == 1 }), 'an hour later the owner gets another notification');
+    is(events('proposal.viewed', $PC->{id}), 2, 'and another proposal.viewed event');
+    gif_ok(pix($rcn->[1]{token}, 'User-Agent' => "$UA_YH y"), 'another open right after');
+    ok(poll(sub { nviews("proposal_id = $PC->{id}") >= @count + 2 }), 'written');
+    settle();
+    is(unread($ae), 1, 'but not one more within the same hour');
+    is(events('proposal.viewed', $PC->{id}), 2, 'nor another event');
+}
+
+# --- stats are the admin's and outlive a restart ------------------------------------------------------------------------
+problem(call(GET => '/pixel/stats', $ae), 403, 'forbidden', 'an AE may not read /pixel/stats');
+problem(call(GET => '/pixel/stats', $mgr), 403, 'forbidden', 'a manager may not read /pixel/stats');
+{
+    settle();
     my $s = stats();
     cmp_ok($s->{views} // 0, '>=', nviews(), 'stats views cover every recorded view');
+    cmp_ok($s->{forged} // 0, '>=', @forged + @malformed + @missing, 'stats forged cover every refused token');
+    $t->stop;
+    $t->start;
+    is_deeply(stats(), $s, 'the counters are the same after a restart');
+}
+
+# --- nginx -t: what the pixel directives need and accept -------------------------------------------------------------------
+{
+    my $base = $t->conf;
+    my @bad = (
+        ['sales_pixel without sales_secret_file', $base =~ s/^\s*sales_secret_file [^\n]*\n//mr],
+        ['an unknown class',                 $t->conf(http_extra => 'sales_pixel_ua robot "x";')],
+        ['a regex that does not compile',    $t->conf(http_extra => 'sales_pixel_ua bot "(";')],
+        ['sales_pixel_class with an unknown class', $t->conf(http_extra => 'sales_pixel_class robot $http_x_scanner;')],
+        ['sales_pixel_ua_defaults maybe',    $t->conf(http_extra => 'sales_pixel_ua_defaults maybe;')],
+        ['sales_pixel_batch 0',              $t->conf(http_extra => 'sales_pixel_batch 0;')],
+        ['sales_pixel_flush soon',           $t->conf(http_extra => 'sales_pixel_flush soon;')],
+        ['sales_pixel in the http block',    $t->conf(http_extra => 'sales_pixel;')],
+    );
+    for my $c (@bad) {
+        my ($rc, $out) = $t->conf_test($c->[1]);
+        isnt($rc, 0, "nginx -t refuses $c->[0]") or diag($out);
+    }
+    my ($rc, $out) = $t->conf_test($t->conf(http_extra => join ' ', 'sales_pixel_flush 10ms;', 'sales_pixel_batch 10;',
+        'sales_pixel_dedupe 1h;', 'sales_pixel_prefetch_window 5m;', 'sales_pixel_ua_retention 7d;',
+        'sales_pixel_ua proxy "^MyProxy/";', 'sales_pixel_ua prefetch "^Prefetcher";', 'sales_pixel_ua_defaults on;',
+        'sales_pixel_class human $http_x_person;'));
+    is($rc, 0, 'nginx -t accepts every pixel directive') or diag($out);
 }
 
 $t->stop;
