@@ -370,18 +370,10 @@ ngx_http_sales_flush_thread(void *data, ngx_log_t *log)
 {
     ngx_http_sales_flush_ctx_t  *fc = data;
     ngx_http_sales_main_conf_t  *smcf = fc->smcf;
-    sqlite3                     *db;
 
-    db = sales_db_thread_conn(&smcf->core, fc->err, sizeof(fc->err));
-    if (db == NULL) {
-        fc->rc = -1;
-        return;
-    }
-
-    fc->rc = sales_views_write(db, &smcf->core, smcf->writing.items,
+    fc->rc = sales_views_store(&smcf->core, 0, smcf->writing.items,
                                smcf->writing.n, smcf->writing.forged,
-                               smcf->writing.head, sales_now_ms(), fc->err,
-                               sizeof(fc->err));
+                               smcf->writing.head, fc->err, sizeof(fc->err));
 }
 
 
@@ -500,7 +492,6 @@ ngx_http_sales_pixel_exit_worker(ngx_cycle_t *cycle,
 {
     ngx_http_sales_flush_ctx_t  *fc;
     ngx_http_sales_batch_t      *b = &smcf->pending;
-    sqlite3                     *db;
     char                         err[384];
 
     if (smcf->flush_task == NULL) {
@@ -522,18 +513,12 @@ ngx_http_sales_pixel_exit_worker(ngx_cycle_t *cycle,
         return;
     }
 
-    if (sales_db_open(smcf->core.db_path, smcf->core.busy_timeout_ms, &db,
-                      err, sizeof(err)) != 0
-        || sales_views_write(db, &smcf->core, b->items, b->n, b->forged,
-                             b->head, sales_now_ms(), err, sizeof(err)) != 0)
+    if (sales_views_store(&smcf->core, 1, b->items, b->n, b->forged,
+                          b->head, err, sizeof(err)) != 0)
     {
         ngx_log_error(NGX_LOG_CRIT, cycle->log, 0,
                       "sales: %uz views could not be written at exit: %s",
                       b->n, err);
-    }
-
-    if (db) {
-        sqlite3_close_v2(db);
     }
 
     free(b->items);

@@ -92,6 +92,9 @@ typedef struct {
 int sales_views_write(sqlite3 *db, const sales_conf_t *conf,
     const sales_view_t *views, size_t n, int64_t forged, int64_t head,
     int64_t now_ms, char *err, size_t err_size);
+int sales_views_store(const sales_conf_t *conf, int own_connection,
+    const sales_view_t *views, size_t n, int64_t forged, int64_t head,
+    char *err, size_t err_size);
 const char *sales_view_class_name(int class);
 int sales_view_class_parse(const char *name);
 

@@ -477,6 +477,43 @@ failed:
 }
 
 
+/*
+ * For the glue: the batch through this thread's connection, or, at exit
+ * when the pool threads are gone, through a connection of its own.
+ */
+int
+sales_views_store(const sales_conf_t *conf, int own_connection,
+    const sales_view_t *views, size_t n, int64_t forged, int64_t head,
+    char *err, size_t err_size)
+{
+    sqlite3  *db;
+    int       rc;
+
+    if (own_connection) {
+        if (sales_db_open(conf->db_path, conf->busy_timeout_ms, &db, err,
+                          err_size) != 0)
+        {
+            return -1;
+        }
+
+    } else {
+        db = sales_db_thread_conn(conf, err, err_size);
+        if (db == NULL) {
+            return -1;
+        }
+    }
+
+    rc = sales_views_write(db, conf, views, n, forged, head, sales_now_ms(),
+                           err, err_size);
+
+    if (own_connection) {
+        sqlite3_close_v2(db);
+    }
+
+    return rc;
+}
+
+
 /* --- the API ------------------------------------------------------------ */
 
 static const sales_field_t  view_fields[] = {

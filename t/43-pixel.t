@@ -678,6 +678,23 @@ is(views_api($P->{id}, $adm)->{status}, 200, 'an admin sees the views');
     problem(call(GET => '/notifications'), 401, 'unauthorized', 'notifications need a token');
 }
 
+# --- query parameters that are not understood -------------------------------------------------------------------------------
+sub bad_param {
+    my ($path, $who, $param) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    my $r = call(GET => $path, $who);
+    problem($r, 400, 'malformed', "GET $path");
+    my @named = grep { ($_->{pointer} // '') =~ /(?:^|\/)\Q$param\E$/ || ($_->{detail} // '') =~ /\b\Q$param\E\b/ }
+                @{ ref $r->{json} eq 'HASH' && ref $r->{json}{errors} eq 'ARRAY' ? $r->{json}{errors} : [] };
+    ok(@named, "GET $path: errors name $param") or diag($r->{content});
+}
+for my $bad (['unread=maybe', 'unread'], ['limit=0', 'limit'], ['limit=201', 'limit'], ['cursor=zzz', 'cursor'], ['color=red', 'color']) {
+    bad_param("/notifications?$bad->[0]", $ae, $bad->[1]);
+}
+for my $bad (['limit=0', 'limit'], ['limit=201', 'limit'], ['cursor=zzz', 'cursor'], ['color=red', 'color']) {
+    bad_param("/proposals/$P->{id}/views?$bad->[0]", $ae, $bad->[1]);
+}
+
 # --- erase a recipient --------------------------------------------------------------------------------------------------
 {
     my $r1rows = nviews("recipient_id = $r1->{id}");

@@ -366,7 +366,17 @@ is(getp($PD->{id}, $ae)->{status}, 'sent', 'still sent');
     $snap = snapshot();
     is(answer_form($rg->{token}, 'decision=accept')->{status}, 409, 'accept a proposal the AE recorded as rejected: 409');
     is(snapshot(), $snap, 'nothing written');
+
+    # Reading the page of an answered or superseded proposal never reopens it.
+    is(page($rg->{token})->{status}, 200, 'the page of a rejected proposal');
+    is(page($re->{token})->{status}, 200, 'the page of a superseded proposal');
+    ok(poll(sub { @{ views($PG->{id}, $rg->{id}) } && @{ views($PE->{id}, $re->{id}) } }), 'both views recorded');
+    sleep 0.2;
+    is(getp($PG->{id}, $ae)->{status}, 'rejected', 'a first view leaves a rejected proposal rejected');
+    is(getp($PE->{id}, $ae)->{status}, 'superseded', 'and a superseded one superseded');
 }
+ok(poll(sub { @{ views($PA->{id}) } >= 7 }), 'the page view after the answer is recorded');
+is(getp($PA->{id}, $ae)->{status}, 'accepted', 'views after an accept leave it accepted');
 
 $t->stop;
 done_testing;
