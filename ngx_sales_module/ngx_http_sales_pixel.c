@@ -88,6 +88,9 @@ ngx_http_sales_pixel_handler(ngx_http_request_t *r)
     ngx_http_sales_main_conf_t  *smcf;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        if (ngx_http_sales_set_header(r, "Allow", "GET, HEAD") != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
         return NGX_HTTP_NOT_ALLOWED;
     }
 
@@ -211,6 +214,9 @@ ngx_http_sales_record_view(ngx_http_request_t *r, ngx_uint_t page)
     len = ngx_min(ua.len, sizeof(v->ua) - 1);
     p = ngx_cpymem(v->ua, ua.data, len);
     *p = '\0';
+
+    /* stored as text: cut mid-character or not UTF-8, it is mended */
+    sales_utf8_clean(v->ua);
 
     v->bare_ua = ua.len == 11 && ngx_strncmp(ua.data, "Mozilla/5.0", 11) == 0;
     v->class = ngx_http_sales_classify(r, smcf, &ua);

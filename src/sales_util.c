@@ -640,3 +640,43 @@ sales_div_round(int64_t num, int64_t den)
 
     return q;
 }
+
+
+/* Makes s valid UTF-8 in place: a broken sequence becomes '?', and one
+ * cut at the end (by a length limit) is dropped. */
+void
+sales_utf8_clean(char *s)
+{
+    unsigned char  *p = (unsigned char *) s;
+    size_t          i, n, len = strlen(s);
+
+    for (i = 0; i < len; i += n) {
+        unsigned char  c = p[i];
+        size_t         k;
+
+        n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3
+            : (c >> 3) == 0x1e ? 4 : 0;
+
+        if (n == 0 || (n == 2 && c < 0xc2) || (n == 4 && c > 0xf4)) {
+            p[i] = '?';
+            n = 1;
+            continue;
+        }
+
+        if (i + n > len) {
+            p[i] = '\0';           /* cut in the middle: drop the rest */
+            return;
+        }
+
+        for (k = 1; k < n; k++) {
+            if ((p[i + k] & 0xc0) != 0x80) {
+                break;
+            }
+        }
+
+        if (k < n) {
+            p[i] = '?';
+            n = 1;
+        }
+    }
+}

@@ -70,6 +70,8 @@ void sales_buf_free(sales_buf_t *b);
  * den > 0. */
 int64_t sales_div_round(int64_t num, int64_t den);
 
+void sales_utf8_clean(char *s);
+
 /* Constant-time comparison of equal-length byte strings. */
 int sales_ct_equal(const void *a, const void *b, size_t len);
 

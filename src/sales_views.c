@@ -12,6 +12,7 @@
 
 
 #define NOTIFY_EVERY_MS  (3600LL * 1000)
+#define ERASED_EMAIL     "erased@invalid"
 
 static const char *const  class_names[] = {
     "human", "proxy", "prefetch", "bot", NULL
@@ -325,6 +326,11 @@ write_view(sales_ctx_t *ctx, view_memo_t *memo, const sales_view_t *given)
     rc = memo_target(ctx, memo, &v, &t);
     if (rc <= 0) {
         return rc;      /* a genuine token whose proposal is gone: skip */
+    }
+
+    /* An erased recipient is not tracked again. */
+    if (strcmp(t.email, ERASED_EMAIL) == 0) {
+        return 0;
     }
 
     secs = (v.at_ms - t.sent_at) / 1000;
@@ -696,9 +702,26 @@ sales_recipients_erase(sales_ctx_t *ctx, json_t *body, json_t **out)
 
     n = sqlite3_changes(ctx->db);
 
+    /* The owner's notifications named the address; they stop doing so. */
+    st = sales_prepare(ctx, "UPDATE notifications SET title = replace(title,"
+                            " (SELECT email FROM proposal_recipients"
+                            "  WHERE id = ?1), 'an erased recipient')"
+                            " WHERE proposal_id = ?2");
+    if (st == NULL) {
+        return -1;
+    }
+
+    sqlite3_bind_int64(st, 1, ctx->ids[1]);
+    sqlite3_bind_int64(st, 2, ctx->ids[0]);
+    if (sales_step_done(ctx, st) != 0) {
+        return -1;
+    }
+
     st = sales_prepare(ctx, "UPDATE proposal_recipients SET"
-                            " email = 'erased@invalid', name = NULL,"
-                            " contact_id = NULL WHERE id = ?");
+                            " email = '" ERASED_EMAIL "', name = NULL,"
+                            " contact_id = NULL, first_viewed_at = NULL,"
+                            " last_viewed_at = NULL, view_count = 0"
+                            " WHERE id = ?");
     if (st == NULL) {
         return -1;
     }

@@ -9,6 +9,7 @@ use IO::Select;
 use Socket qw(inet_pton AF_INET AF_INET6);
 use Time::HiRes qw(time sleep);
 use Time::Local qw(timegm);
+use Encode ();
 
 binmode(Test::More->builder->$_, ':encoding(UTF-8)') for qw(output failure_output todo_output);
 
@@ -137,7 +138,9 @@ sub sqlj {
     my $q = shift;
     my ($rc, $out, $err) = SalesTest::run_cmd(['sqlite3', '-json', '-cmd', '.timeout 10000', $t->{db}, $q]);
     if ($rc) { diag("sqlite3 failed ($rc) on '$q': $err"); return [] }
-    return $out =~ /\S/ ? ($J->decode($out) // []) : [];
+    return [] unless $out =~ /\S/;
+    # A raw user agent need not be UTF-8: such output is read byte for byte.
+    return eval { $J->decode($out) } // JSON::PP->new->decode($out) // [];
 }
 sub views {
     my ($pid, $rid) = @_;
@@ -235,13 +238,15 @@ my $ae2 = $W->{ae2};
 my $mgr = $W->{mgr};
 
 my $P = mkprop($W);
-my ($r1, $r2, $rip4, $rip6, $rlong) = @{ send_to($W, $P->{id}, [qw(ana@alfa.ro dan@alfa.ro ip4@alfa.ro ip6@alfa.ro long@alfa.ro)]) };
+my ($r1, $r2, $rip4, $rip6, $rlong, $rcut, $rbin) =
+    @{ send_to($W, $P->{id}, [qw(achizitii@alfa.ro cfo@alfa.ro ip4@alfa.ro ip6@alfa.ro long@alfa.ro cut@alfa.ro bin@alfa.ro)]) };
 my $S = mkprop($W);
 my ($rsent) = @{ send_to($W, $S->{id}, ['scan@alfa.ro']) };
 ok(length $r1->{token} && length $rsent->{token}, 'send answers pixel links') or BAIL_OUT('no pixel tokens');
 
-# A view that is surely written: a scanner hit on the sentinel proposal. Once
-# every sentinel is in the table, both workers have flushed what came before.
+# Views that are surely written: scanner hits on the sentinel proposal, on fresh
+# connections. Once they are in the table and a few more flush intervals have
+# passed, whatever came before them has been written too.
 my $sentinels = 0;
 sub settle {
     for (1 .. 4) { pix($rsent->{token}, 'User-Agent' => "$UA_SCAN sentinel"); $sentinels++ }
@@ -277,7 +282,7 @@ my $other;
     my $t2 = SalesTest->new;
     my $w2 = world($t2);
     my $p2 = mkprop($w2);
-    my ($x) = @{ send_to($w2, $p2->{id}, ['ana@alfa.ro']) };
+    my ($x) = @{ send_to($w2, $p2->{id}, ['achizitii@alfa.ro']) };
     is_deeply([$p2->{id}, $x->{id}], [$P->{id}, $r1->{id}], 'the other server signed the same proposal and recipient ids');
     $other = $x->{token};
     isnt($other, $tk, "the other server's token differs");
@@ -412,6 +417,13 @@ ok(poll(sub { unread($ae) == 1 }), 'the owner has one unread notification');
 }
 is(events('proposal.viewed', $P->{id}), 1, 'one proposal.viewed event');
 {
+    my $e = eval { $J->decode(sqlj("select payload from outbox where type = 'proposal.viewed' order by id limit 1")->[0]{payload}) } || {};
+    like($e->{id} // '', qr/^evt_/, 'the event has an evt_ id');
+    is($e->{type}, 'proposal.viewed', 'its type');
+    like($e->{timestamp} // '', qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/, 'a UTC timestamp');
+    ok(ref $e->{data} eq 'HASH', 'and data') or diag($J->encode($e));
+}
+{
     my $st5 = poll(sub { my $s = stats(); ($s->{views} // 0) - ($st4->{views} // 0) >= 4 ? $s : undef }) || stats();
     is(delta($st4, $st5)->{views}, 4, 'stats views counts the four recorded views (duplicates are recorded)');
 }
@@ -473,6 +485,12 @@ is((views($P->{id}, $rip4->{id})->[0] || {})->{ip}, '203.0.113.0', 'IPv4 truncat
     is($u, substr($long, 0, 256), 'its first 256 bytes');
 }
 is(recipient($rip4->{id})->{view_count} // 0, 0, 'scanner hits count nothing on the recipient');
+
+# User agents as bytes: one whose 256th byte falls inside a UTF-8 character, one that is not UTF-8.
+my $CUT = "$UA_SCAN " . ('a' x 244) . "\xc3\xa9" . 'zz';
+gif_ok(pix($rcut->{token}, 'User-Agent' => $CUT), 'GET with a character across byte 256');
+gif_ok(pix($rbin->{token}, 'User-Agent' => "$UA_SCAN \xff\xfe"), 'GET with a user agent that is not UTF-8');
+ok(poll(sub { @{ views($P->{id}, $rcut->{id}) } && @{ views($P->{id}, $rbin->{id}) } }), 'both written');
 
 # --- classification: views that do not count -----------------------------------------------------------------------
 my @nocount = (
@@ -618,7 +636,14 @@ sub summary_of {
     is((summary_of($r->{json}, $r2->{id}) || {})->{view_count}, 1, 'summary: second recipient view_count 1');
     my $f = filtered($r->{json});
     ok($f, 'the filtered-out counts per class') or diag($r->{content});
-    is(($f || {})->{bot} // 0, 3, 'filtered: three bot views');
+    is(($f || {})->{bot} // 0, 5, 'filtered: five bot views');
+    my ($cut) = grep { ($_->{recipient_id} // 0) == $rcut->{id} } @$it;
+    my $cu = defined(($cut || {})->{ua}) ? Encode::encode_utf8($cut->{ua}) : undef;
+    ok(defined $cu && length($cu) >= 255 && length($cu) <= 256 && index($CUT, $cu) == 0,
+       'the views list shows a user agent cut inside a character as its valid UTF-8 prefix')
+        or diag(defined $cu ? "ua: $cu" : 'no ua in ' . $J->encode($cut || {}));
+    my ($bin) = grep { ($_->{recipient_id} // 0) == $rbin->{id} } @$it;
+    ok(exists(($bin || {})->{ua}), 'an item whose user agent is not UTF-8 still has a ua field') or diag($J->encode($bin || {}));
     is(($f || {})->{prefetch} // 0, 0, 'filtered: no prefetch');
 
     my (@all, $cursor);
@@ -711,7 +736,7 @@ for my $bad (['limit=0', 'limit'], ['limit=201', 'limit'], ['cursor=zzz', 'curso
     ok(!defined $x->{name} || $x->{name} eq '', 'name blanked');
     ok(!grep({ ($_->{recipient_id} // 0) == $r2->{id} } @{ items(views_api($P->{id}, $ae, '?limit=200')) }),
        'the views list no longer shows it');
-    is($t->sql("select count(*) from proposal_recipients where email like '%dan\@alfa.ro%' or name like '%dan\@alfa.ro%'"), 0,
+    is($t->sql("select count(*) from proposal_recipients where email like '%cfo\@alfa.ro%' or name like '%cfo\@alfa.ro%'"), 0,
        'the address is nowhere in the recipients');
 }
 
@@ -743,6 +768,36 @@ problem(call(GET => '/pixel/stats', $mgr), 403, 'forbidden', 'a manager may not 
     $t->stop;
     $t->start;
     is_deeply(stats(), $s, 'the counters are the same after a restart');
+}
+
+# --- rotating the secret: old links keep working until their secret is removed ----------------------------------------------
+{
+    my $file = "$t->{dir}/secret";
+    my $old = SalesTest::read_file($file);
+    my $new = SalesTest::random_secret() . "\n";
+    $t->stop;
+    SalesTest::write_file($file, $new . $old);
+    $t->start;
+    my $n1 = sub { nviews("recipient_id = $r1->{id}") };
+    my $before = $n1->();
+    gif_ok(pix($tk, 'User-Agent' => $UA_SCAN), 'a link signed with the old secret, after a new one was put first');
+    ok(poll(sub { $n1->() == $before + 1 }), 'is still a genuine token: its view is recorded');
+    my ($rot) = @{ send_to($W, $P->{id}, ['rot@alfa.ro']) };
+    isnt($rot->{token}, '', 'a new link');
+    gif_ok(pix($rot->{token}, 'User-Agent' => $UA_SCAN), 'a link signed with the new secret');
+    ok(poll(sub { nviews("recipient_id = $rot->{id}") == 1 }), 'its view is recorded');
+
+    $t->stop;
+    SalesTest::write_file($file, $new);
+    $t->start;
+    my $s0 = stats();
+    gif_ok(pix($tk, 'User-Agent' => $UA_SCAN), 'a link whose secret was removed');
+    gif_ok(pix($rot->{token}, 'User-Agent' => $UA_SCAN), 'the new link again');
+    ok(poll(sub { nviews("recipient_id = $rot->{id}") == 2 }), 'the new link is recorded');
+    sleep 0.2;
+    is($n1->(), $before + 1, 'the link of the removed secret records nothing');
+    my $s1 = poll(sub { my $s = stats(); ($s->{forged} // 0) > ($s0->{forged} // 0) ? $s : undef }) || stats();
+    is(delta($s0, $s1)->{forged}, 1, 'and is counted as forged');
 }
 
 # --- nginx -t: what the pixel directives need and accept -------------------------------------------------------------------

@@ -28,6 +28,7 @@ main(void)
     test_util_misc();
     test_rounding();
     test_dates();
+    test_utf8_clean();
     test_view_tokens();
     test_document();
 

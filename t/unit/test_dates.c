@@ -2,6 +2,7 @@
  * The money rounding rule and calendar dates.
  */
 
+#include <stdio.h>
 #include <string.h>
 
 #include "tap.h"
@@ -100,4 +101,33 @@ test_dates(void)
     is_int(sales_days_from_civil(2025, 1, 1) - sales_days_from_civil(2024, 1,
                                                                      1),
            366, "2024 has 366 days");
+}
+
+
+void
+test_utf8_clean(void)
+{
+    static const struct {
+        const char  *in;
+        const char  *out;
+    } cases[] = {
+        { "plain ascii", "plain ascii" },
+        { "Ofert\xc4\x83 \xc8\x99i", "Ofert\xc4\x83 \xc8\x99i" },
+        { "cut \xc3", "cut " },                  /* cut mid-character */
+        { "cut \xe2\x82", "cut " },
+        { "bad \xff\xfe end", "bad ?? end" },
+        { "lone \x80 cont", "lone ? cont" },
+        { "overlong \xc0\xaf", "overlong ??" },
+        { "broken \xc3" "A", "broken ?A" },
+        { "", "" },
+    };
+
+    char    buf[64];
+    size_t  i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(buf, sizeof(buf), "%s", cases[i].in);
+        sales_utf8_clean(buf);
+        is_str(buf, cases[i].out, "utf8 clean case %zu", i);
+    }
 }

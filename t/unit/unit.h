@@ -15,6 +15,7 @@ void test_time(void);
 void test_util_misc(void);
 void test_rounding(void);
 void test_dates(void);
+void test_utf8_clean(void);
 
 void test_cui(void);
 void test_iban(void);
