@@ -23,6 +23,25 @@ typedef struct {
 } ngx_http_sales_classifier_t;
 
 
+/* Per-worker memories of the pixel's hot path: a link checked once is
+ * known again, and a user agent classified once keeps its class. */
+#define NGX_HTTP_SALES_MEMO  256
+
+typedef struct {
+    u_char                token[SALES_VIEW_TOKEN_LEN];
+    int64_t               proposal_id;
+    int64_t               recipient_id;
+    ngx_uint_t            used;
+} ngx_http_sales_token_memo_t;
+
+typedef struct {
+    u_char                ua[256];
+    size_t                len;
+    int                   class;
+    ngx_uint_t            used;
+} ngx_http_sales_ua_memo_t;
+
+
 /* The worker's views waiting to be written. */
 typedef struct {
     sales_view_t         *items;
@@ -60,6 +79,8 @@ typedef struct {
     ngx_http_sales_batch_t    pending;
     ngx_http_sales_batch_t    writing;
     ngx_thread_task_t        *flush_task;
+    ngx_http_sales_token_memo_t  *token_memo;
+    ngx_http_sales_ua_memo_t     *ua_memo;
     ngx_event_t               flush_timer;
     ngx_uint_t                flushing;
 

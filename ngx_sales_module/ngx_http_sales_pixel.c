@@ -20,6 +20,8 @@ typedef struct {
 } ngx_http_sales_flush_ctx_t;
 
 
+static ngx_int_t ngx_http_sales_token(ngx_http_sales_main_conf_t *smcf,
+    u_char *token, size_t len, int64_t *proposal_id, int64_t *recipient_id);
 static void ngx_http_sales_flush(ngx_http_sales_main_conf_t *smcf);
 static void ngx_http_sales_flush_thread(void *data, ngx_log_t *log);
 static void ngx_http_sales_flush_done(ngx_event_t *ev);
@@ -166,9 +168,8 @@ ngx_http_sales_record_view(ngx_http_request_t *r, ngx_uint_t page)
         }
     }
 
-    if (len == 0
-        || sales_view_token_check(&smcf->core, (const char *) start, len,
-                                  &proposal_id, &recipient_id) != 0)
+    if (ngx_http_sales_token(smcf, start, len, &proposal_id, &recipient_id)
+        != NGX_OK)
     {
         b->forged++;
         ngx_http_sales_batch_changed(smcf);
@@ -228,11 +229,53 @@ ngx_http_sales_record_view(ngx_http_request_t *r, ngx_uint_t page)
 }
 
 
+/* A genuine token: remembered ones skip the HMAC. Only tokens that
+ * passed the check are remembered, byte for byte. */
+static ngx_int_t
+ngx_http_sales_token(ngx_http_sales_main_conf_t *smcf, u_char *token,
+    size_t len, int64_t *proposal_id, int64_t *recipient_id)
+{
+    ngx_http_sales_token_memo_t  *m = NULL;
+
+    if (len != SALES_VIEW_TOKEN_LEN) {
+        return NGX_DECLINED;
+    }
+
+    if (smcf->token_memo) {
+        m = &smcf->token_memo[ngx_hash_key(token, len)
+                              % NGX_HTTP_SALES_MEMO];
+
+        if (m->used && ngx_memcmp(m->token, token, len) == 0) {
+            *proposal_id = m->proposal_id;
+            *recipient_id = m->recipient_id;
+            return NGX_OK;
+        }
+    }
+
+    if (sales_view_token_check(&smcf->core, (const char *) token, len,
+                               proposal_id, recipient_id) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (m) {
+        ngx_memcpy(m->token, token, len);
+        m->proposal_id = *proposal_id;
+        m->recipient_id = *recipient_id;
+        m->used = 1;
+    }
+
+    return NGX_OK;
+}
+
+
 /* Operator variables first, then user-agent patterns, else human. */
 static int
 ngx_http_sales_classify(ngx_http_request_t *r,
     ngx_http_sales_main_conf_t *smcf, ngx_str_t *ua)
 {
+    ngx_http_sales_ua_memo_t  *m = NULL;
+    int                        class;
     ngx_uint_t                    i;
     ngx_http_variable_value_t    *vv;
     ngx_http_sales_classifier_t  *c;
@@ -262,13 +305,34 @@ ngx_http_sales_classify(ngx_http_request_t *r,
         return SALES_VIEW_BOT;
     }
 
-    for (i = 0; i < smcf->classifiers->nelts; i++) {
-        if (c[i].regex && ngx_regex_exec(c[i].regex, ua, NULL, 0) >= 0) {
-            return (int) c[i].class;
+    if (smcf->ua_memo && ua->len <= sizeof(m->ua)) {
+        m = &smcf->ua_memo[ngx_hash_key(ua->data, ua->len)
+                           % NGX_HTTP_SALES_MEMO];
+
+        if (m->used && m->len == ua->len
+            && ngx_memcmp(m->ua, ua->data, ua->len) == 0)
+        {
+            return m->class;
         }
     }
 
-    return SALES_VIEW_HUMAN;
+    class = SALES_VIEW_HUMAN;
+
+    for (i = 0; i < smcf->classifiers->nelts; i++) {
+        if (c[i].regex && ngx_regex_exec(c[i].regex, ua, NULL, 0) >= 0) {
+            class = (int) c[i].class;
+            break;
+        }
+    }
+
+    if (m) {
+        ngx_memcpy(m->ua, ua->data, ua->len);
+        m->len = ua->len;
+        m->class = class;
+        m->used = 1;
+    }
+
+    return class;
 }
 
 
@@ -472,6 +536,11 @@ ngx_http_sales_pixel_init_worker(ngx_cycle_t *cycle,
 
     fc = smcf->flush_task->ctx;
     fc->smcf = smcf;
+
+    smcf->token_memo = ngx_pcalloc(cycle->pool, NGX_HTTP_SALES_MEMO
+                                   * sizeof(ngx_http_sales_token_memo_t));
+    smcf->ua_memo = ngx_pcalloc(cycle->pool, NGX_HTTP_SALES_MEMO
+                                * sizeof(ngx_http_sales_ua_memo_t));
 
     smcf->flush_task->handler = ngx_http_sales_flush_thread;
     smcf->flush_task->event.handler = ngx_http_sales_flush_done;
