@@ -9,8 +9,9 @@
 #include "ngx_http_sales.h"
 
 
-/* Most views a worker keeps while the database cannot take them. */
-#define NGX_HTTP_SALES_MAX_PENDING  100000
+/* Most views a worker keeps while the database cannot take them (about
+ * 350 bytes each). */
+#define NGX_HTTP_SALES_MAX_PENDING  500000
 
 
 typedef struct {
