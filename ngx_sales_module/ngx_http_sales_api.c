@@ -383,9 +383,12 @@ ngx_http_sales_api_done(ngx_event_t *ev)
     c = r->connection;
 
     if (ev->timedout) {
+        /* the task goes on: this only keeps the worker from leaving it,
+         * and its completion comes here again */
         ngx_log_error(NGX_LOG_ALERT, c->log, 0,
                       "sales api task is still running after %d ms",
                       NGX_HTTP_SALES_TASK_TIMEOUT);
+        ev->timedout = 0;
         return;
     }
 

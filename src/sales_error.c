@@ -87,6 +87,8 @@ sales_fail(sales_ctx_t *ctx, int status, const char *problem,
     vsnprintf(ctx->detail, sizeof(ctx->detail), fmt, ap);
     va_end(ap);
 
+    /* a cut or odd byte must not make the answer invalid JSON */
+    sales_utf8_clean(ctx->detail);
     return -1;
 }
 
@@ -106,6 +108,8 @@ sales_field_error(sales_ctx_t *ctx, const char *field, const char *fmt, ...)
     va_end(ap);
 
     snprintf(pointer, sizeof(pointer), "#/%s", field);
+    sales_utf8_clean(pointer);
+    sales_utf8_clean(detail);
     json_array_append_new(ctx->errors,
                           json_pack("{s:s, s:s}", "pointer", pointer,
                                     "detail", detail));
@@ -131,6 +135,7 @@ sales_validation_failed(sales_ctx_t *ctx)
         snprintf(ctx->detail, sizeof(ctx->detail), "%s: %s",
                  json_string_value(json_object_get(e, "pointer")) + 2,
                  json_string_value(json_object_get(e, "detail")));
+        sales_utf8_clean(ctx->detail);
 
     } else {
         snprintf(ctx->detail, sizeof(ctx->detail), "%zu fields are invalid",

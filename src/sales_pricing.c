@@ -379,8 +379,9 @@ sales_prices_get(sales_ctx_t *ctx, json_t *body, json_t **out)
 }
 
 
-/* Adds a priced line to the totals, VAT grouped by rate. */
-static void
+/* Adds a priced line to the totals, VAT grouped by rate; -1 when the
+ * totals would not fit. */
+static int
 add_to_totals(json_t *totals, json_t *line)
 {
     json_t   *vats = json_object_get(totals, "vat"), *v = NULL;
@@ -391,6 +392,18 @@ add_to_totals(json_t *totals, json_t *line)
 #define ADD(obj, key, amount)                                                 \
     json_object_set_new(obj, key, json_integer(                               \
         json_integer_value(json_object_get(obj, key)) + (amount)))
+
+    {
+        int64_t  g = json_integer_value(json_object_get(totals,
+                                                        "gross_minor"));
+        int64_t  add = json_integer_value(json_object_get(line,
+                                                          "gross_minor"));
+
+        /* gross is the largest sum; when it fits, net and VAT fit */
+        if (__builtin_add_overflow(g, add, &g)) {
+            return -1;
+        }
+    }
 
     ADD(totals, "net_minor", json_integer_value(json_object_get(line,
                                                                 "net_minor")));
@@ -417,6 +430,8 @@ add_to_totals(json_t *totals, json_t *line)
     ADD(v, "vat_minor", json_integer_value(json_object_get(line,
                                                            "vat_minor")));
 #undef ADD
+
+    return 0;
 }
 
 
@@ -528,7 +543,13 @@ sales_prices_quote(sales_ctx_t *ctx, json_t *body, json_t **out)
             continue;
         }
 
-        add_to_totals(totals, priced);
+        if (add_to_totals(totals, priced) != 0) {
+            json_decref(priced);
+            snprintf(prefix, sizeof(prefix), "lines/%zu/quantity", i);
+            sales_field_error(ctx, prefix, "the offer's total is too large");
+            continue;
+        }
+
         json_array_append_new(result, priced);
     }
 

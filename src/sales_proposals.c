@@ -452,8 +452,15 @@ price_and_store_lines(sales_ctx_t *ctx, int64_t proposal_id,
             return -1;
         }
 
-        net_total += net;
-        vat_total += vatm;
+        if (__builtin_add_overflow(net_total, net, &net_total)
+            || __builtin_add_overflow(vat_total, vatm, &vat_total)
+            || net_total > INT64_MAX - vat_total)
+        {
+            json_decref(vats);
+            line_error(ctx, i, "quantity", "the proposal's total is too "
+                       "large");
+            return -1;
+        }
 
         json_array_foreach(vats, k, vat) {
             if (jint(vat, "rate_bp") == rate) {
@@ -914,8 +921,11 @@ sales_proposals_update(sales_ctx_t *ctx, json_t *body, json_t **out)
 
         if (rc == 0 && json_object_size(diff) == 1) {
             /* only the lines changed: still a new version */
+            json_t  *now = json_integer(ctx->now_ms);
+
             rc = sales_set_column(ctx, &proposals_res, id, "updated_at",
-                                  json_integer(ctx->now_ms)) == 0 ? 0 : -1;
+                                  now) == 0 ? 0 : -1;
+            json_decref(now);
         }
 
         if (rc != 0) {
@@ -1432,6 +1442,7 @@ sales_proposals_send(sales_ctx_t *ctx, json_t *body, json_t **out)
         json_decref(extra);
 
         if (!ok) {
+            json_decref(p);
             goto failed;
         }
     }

@@ -703,10 +703,15 @@ sales_recipients_erase(sales_ctx_t *ctx, json_t *body, json_t **out)
     n = sqlite3_changes(ctx->db);
 
     /* The owner's notifications named the address; they stop doing so. */
-    st = sales_prepare(ctx, "UPDATE notifications SET title = replace(title,"
-                            " (SELECT email FROM proposal_recipients"
-                            "  WHERE id = ?1), 'an erased recipient')"
-                            " WHERE proposal_id = ?2");
+    /* titles end "opened by <address>": only an exact ending is changed */
+    st = sales_prepare(ctx, "UPDATE notifications SET title ="
+                            " substr(title, 1, length(title) - length(e.email))"
+                            " || 'an erased recipient'"
+                            " FROM (SELECT email FROM proposal_recipients"
+                            "  WHERE id = ?1) e"
+                            " WHERE proposal_id = ?2"
+                            " AND substr(title, -length(' opened by ' || e.email))"
+                            " = ' opened by ' || e.email");
     if (st == NULL) {
         return -1;
     }

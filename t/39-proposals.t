@@ -1019,5 +1019,17 @@ is(scalar @{ pevents('proposal.accepted', $F{pv3}{id}) }, 1, 'proposal.accepted 
     status_is($plate->{id}, 'draft', 'still a draft');
 }
 
+# === totals that would not fit in 64 bits are refused, not wrapped ===========================================
+{
+    my $big = { product_id => $p{STD}, quantity => 5_000_000, unit_price_minor => 1_000_000_000_000,
+                override_reason => 'stress' };
+    my $before = snapshot();
+    my $r = call(POST => '/proposals', $ua, { opportunity_id => $oA->{id}, lines => [$big, $big] });
+    problem($r, 422, 'validation', 'two lines whose total passes 2^63');
+    ok((grep { ($_->{pointer} // '') eq '#/lines/1/quantity' } @{ $r->{json}{errors} || [] }),
+       'the line that overflows is named');
+    is(snapshot(), $before, 'nothing written by the refused proposal');
+}
+
 $t->stop;
 done_testing;
