@@ -139,6 +139,7 @@ sub start {
         POSIX::_exit(127);
     }
     $self->{pid} = $pid;
+    $LIVE{$pid} = 1;
     my $deadline = time + 10;
     while (time < $deadline) {
         if (waitpid($pid, WNOHANG) == $pid) {
@@ -158,6 +159,19 @@ sub start {
 
 sub pid { $_[0]{pid} }
 
+# A test killed by a signal (a timeout, Ctrl-C) still stops the nginx it
+# started: the handlers end every live instance, by PID, then exit.
+my %LIVE;
+for my $sig (qw(TERM INT HUP)) {
+    $SIG{$sig} = sub {
+        for my $pid (keys %LIVE) {
+            kill 'QUIT', $pid;
+            wait_pid($pid, 10) or kill 'KILL', $pid;
+        }
+        POSIX::_exit(1);
+    };
+}
+
 sub reload {
     my $self = shift;
     kill 'HUP', $self->{pid} or die "kill HUP $self->{pid}: $!";
@@ -167,6 +181,7 @@ sub stop {
     my $self = shift;
     return unless $$ == $self->{owner};
     my $pid = delete $self->{pid} or return;
+    delete $LIVE{$pid};
     kill 'QUIT', $pid;
     my $stopped = wait_pid($pid, 20);
     if (!$stopped) {
