@@ -22,6 +22,8 @@ our $BUILD = $ENV{SALES_BUILD} // "$ROOT/build";
 our $NGINX = $ENV{SALES_NGINX} // '/usr/sbin/nginx';
 our $JSON  = JSON::PP->new->utf8->canonical->allow_nonref;
 
+my %LIVE;    # nginx masters started and not yet stopped, by PID
+
 my $BAD_LOG = qr/\[alert\]|\[emerg\]|\[crit\]|open socket left|Sanitizer|runtime error:|segfault|exited on signal/;
 
 sub new {
@@ -161,7 +163,6 @@ sub pid { $_[0]{pid} }
 
 # A test killed by a signal (a timeout, Ctrl-C) still stops the nginx it
 # started: the handlers end every live instance, by PID, then exit.
-my %LIVE;
 for my $sig (qw(TERM INT HUP)) {
     $SIG{$sig} = sub {
         for my $pid (keys %LIVE) {
