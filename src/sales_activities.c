@@ -245,7 +245,6 @@ done:
 int
 sales_activities_delete(sales_ctx_t *ctx, json_t *body, json_t **out)
 {
-    sqlite3_stmt  *st;
     json_t        *before;
     int            rc;
 
@@ -253,18 +252,9 @@ sales_activities_delete(sales_ctx_t *ctx, json_t *body, json_t **out)
         return -1;
     }
 
-    st = sales_prepare(ctx, "DELETE FROM activities WHERE id = ?");
-    if (st == NULL) {
-        json_decref(before);
-        return -1;
-    }
-
-    sqlite3_bind_int64(st, 1, ctx->ids[0]);
-
-    rc = sales_step_done(ctx, st) == 0
+    rc = sales_delete_row(ctx, &activities_res, ctx->ids[0], before) == 0
          && touch_opportunity(ctx, json_object_get(before, "opportunity_id"))
-            == 0
-         && sales_audit(ctx, "delete", "activity", ctx->ids[0], before) == 0;
+            == 0;
     json_decref(before);
 
     return rc ? 204 : -1;

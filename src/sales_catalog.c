@@ -602,7 +602,6 @@ sales_price_items_update(sales_ctx_t *ctx, json_t *body, json_t **out)
 int
 sales_price_items_delete(sales_ctx_t *ctx, json_t *body, json_t **out)
 {
-    sqlite3_stmt  *st;
     json_t        *before;
     int            rc;
 
@@ -610,16 +609,7 @@ sales_price_items_delete(sales_ctx_t *ctx, json_t *body, json_t **out)
         return -1;
     }
 
-    st = sales_prepare(ctx, "DELETE FROM price_list_items WHERE id = ?");
-    if (st == NULL) {
-        json_decref(before);
-        return -1;
-    }
-
-    sqlite3_bind_int64(st, 1, ctx->ids[1]);
-    rc = sales_step_done(ctx, st) == 0
-         && sales_audit(ctx, "delete", "price_list_item", ctx->ids[1], before)
-            == 0;
+    rc = sales_delete_row(ctx, &items_res, ctx->ids[1], before) == 0;
     json_decref(before);
 
     return rc ? 204 : -1;

@@ -320,7 +320,7 @@ client_changed(sales_ctx_t *ctx, const char *action, const char *event,
 int
 sales_clients_create(sales_ctx_t *ctx, json_t *body, json_t **out)
 {
-    json_t   *values, *created;
+    json_t   *created;
     int64_t   id;
     int       rc;
 
@@ -328,13 +328,7 @@ sales_clients_create(sales_ctx_t *ctx, json_t *body, json_t **out)
         json_object_set_new(body, "owner_id", json_integer(ctx->user.id));
     }
 
-    if (sales_validate(ctx, &clients_res, body, NULL, &values) != 0) {
-        json_decref(values);
-        return -1;
-    }
-
-    id = sales_insert(ctx, &clients_res, values);
-    json_decref(values);
+    id = sales_create_row(ctx, &clients_res, body);
 
     if (id < 0 || sales_load(ctx, &clients_res, id, NULL, NULL, &created)
                   != 0)
@@ -709,7 +703,6 @@ done:
 int
 sales_contacts_delete(sales_ctx_t *ctx, json_t *body, json_t **out)
 {
-    sqlite3_stmt  *st;
     json_t        *before;
     int            rc;
 
@@ -717,17 +710,7 @@ sales_contacts_delete(sales_ctx_t *ctx, json_t *body, json_t **out)
         return -1;
     }
 
-    st = sales_prepare(ctx, "DELETE FROM contacts WHERE id = ?");
-    if (st == NULL) {
-        json_decref(before);
-        return -1;
-    }
-
-    sqlite3_bind_int64(st, 1, ctx->ids[1]);
-
-    /* The audit row keeps the whole contact, so nothing is lost. */
-    rc = sales_step_done(ctx, st) == 0
-         && sales_audit(ctx, "delete", "contact", ctx->ids[1], before) == 0;
+    rc = sales_delete_row(ctx, &contacts_res, ctx->ids[1], before) == 0;
     json_decref(before);
 
     return rc ? 204 : -1;

@@ -389,7 +389,7 @@ stage_changed(sales_ctx_t *ctx, json_t *opp, const char *from, int reopened)
 int
 sales_opportunities_create(sales_ctx_t *ctx, json_t *body, json_t **out)
 {
-    json_t   *values, *data;
+    json_t   *data;
     int64_t   id;
     int       rc;
 
@@ -397,13 +397,7 @@ sales_opportunities_create(sales_ctx_t *ctx, json_t *body, json_t **out)
         json_object_set_new(body, "owner_id", json_integer(ctx->user.id));
     }
 
-    if (sales_validate(ctx, &opportunities_res, body, NULL, &values) != 0) {
-        json_decref(values);
-        return -1;
-    }
-
-    id = sales_insert(ctx, &opportunities_res, values);
-    json_decref(values);
+    id = sales_create_row(ctx, &opportunities_res, body);
 
     if (id < 0
         || sales_load(ctx, &opportunities_res, id, NULL, NULL, out) != 0)

@@ -952,9 +952,10 @@ sales_like_filter(sales_ctx_t *ctx, const char *column, const char *text,
 }
 
 
-int
-sales_plain_create(sales_ctx_t *ctx, const sales_resource_t *res,
-    json_t *body, json_t **out)
+/* A new row from a request body: validated, derived, inserted; its id or
+ * -1. */
+int64_t
+sales_create_row(sales_ctx_t *ctx, const sales_resource_t *res, json_t *body)
 {
     json_t   *values;
     int64_t   id;
@@ -966,6 +967,39 @@ sales_plain_create(sales_ctx_t *ctx, const sales_resource_t *res,
 
     id = sales_insert(ctx, res, values);
     json_decref(values);
+    return id;
+}
+
+
+/* Deletes a row; the audit keeps the whole of it (before), so nothing is
+ * lost. */
+int
+sales_delete_row(sales_ctx_t *ctx, const sales_resource_t *res, int64_t id,
+    json_t *before)
+{
+    sales_buf_t    sql = {0};
+    sqlite3_stmt  *st;
+    json_t        *binds = json_pack("[I]", (json_int_t) id);
+
+    sales_buf_printf(&sql, "DELETE FROM %s WHERE id = ?", res->table);
+    st = sales_prepare_bound(ctx, &sql, binds);
+    json_decref(binds);
+
+    if (st == NULL || sales_step_done(ctx, st) != 0) {
+        return -1;
+    }
+
+    return sales_audit(ctx, "delete", res->object_type, id, before);
+}
+
+
+int
+sales_plain_create(sales_ctx_t *ctx, const sales_resource_t *res,
+    json_t *body, json_t **out)
+{
+    int64_t   id;
+
+    id = sales_create_row(ctx, res, body);
 
     if (id < 0 || sales_load(ctx, res, id, NULL, NULL, out) != 0
         || sales_audit(ctx, "create", res->object_type, id, *out) != 0)

@@ -66,6 +66,11 @@ struct sales_resource_s {
     const char             *path;           /* "/products", for Location */
 };
 
+int64_t sales_create_row(sales_ctx_t *ctx, const sales_resource_t *res,
+    json_t *body);
+int sales_delete_row(sales_ctx_t *ctx, const sales_resource_t *res,
+    int64_t id, json_t *before);
+
 /* The plain verbs of a resource whose only rule is its fields: validate,
  * write, audit, answer. */
 int sales_plain_create(sales_ctx_t *ctx, const sales_resource_t *res,

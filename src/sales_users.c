@@ -161,16 +161,10 @@ sales_me_get(sales_ctx_t *ctx, json_t *body, json_t **out)
 int
 sales_users_create(sales_ctx_t *ctx, json_t *body, json_t **out)
 {
-    json_t   *values, *user, *token;
+    json_t   *user, *token;
     int64_t   id;
 
-    if (sales_validate(ctx, &users_res, body, NULL, &values) != 0) {
-        json_decref(values);
-        return -1;
-    }
-
-    id = sales_insert(ctx, &users_res, values);
-    json_decref(values);
+    id = sales_create_row(ctx, &users_res, body);
 
     if (id < 0 || sales_load(ctx, &users_res, id, NULL, NULL, &user) != 0) {
         return -1;
