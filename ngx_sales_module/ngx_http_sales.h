@@ -84,6 +84,30 @@ typedef struct {
     ngx_event_t               flush_timer;
     ngx_uint_t                flushing;
 
+    /* webhooks */
+    ngx_msec_t            wh_poll;
+    ngx_msec_t            wh_timeout;
+    ngx_uint_t            wh_concurrency;
+    ngx_msec_t            wh_disable_after;
+    ngx_array_t          *wh_retry;        /* int64_t ms */
+    ngx_array_t          *wh_allow;        /* ngx_cidr_t */
+    ngx_flag_t            wh_verify;
+    ngx_str_t             wh_trusted;
+#if (NGX_HTTP_SSL)
+    ngx_ssl_t            *wh_ssl;
+#endif
+
+    /* the worker's deliveries: the cycle task, the attempts in flight
+     * and their results waiting to be recorded */
+    ngx_thread_task_t    *wh_task;
+    ngx_event_t           wh_timer;
+    ngx_uint_t            wh_cycling;
+    ngx_queue_t           wh_inflight;
+    ngx_uint_t            wh_ninflight;
+    sales_wh_result_t    *wh_results;
+    size_t                wh_nresults;
+    size_t                wh_cresults;
+
     sales_conf_t          core;
 } ngx_http_sales_main_conf_t;
 
@@ -111,6 +135,16 @@ char *ngx_http_sales_pixel_ua(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_sales_pixel_class(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_sales_pixel_defaults(ngx_conf_t *cf,
+    ngx_http_sales_main_conf_t *smcf);
+char *ngx_http_sales_webhook_retry(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_sales_webhook_allow(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_sales_webhook_init_conf(ngx_conf_t *cf,
+    ngx_http_sales_main_conf_t *smcf);
+ngx_int_t ngx_http_sales_webhook_init_worker(ngx_cycle_t *cycle,
+    ngx_http_sales_main_conf_t *smcf);
+void ngx_http_sales_webhook_exit_worker(ngx_cycle_t *cycle,
     ngx_http_sales_main_conf_t *smcf);
 
 

@@ -156,6 +156,62 @@ static ngx_command_t  ngx_http_sales_commands[] = {
       0,
       NULL },
 
+    { ngx_string("sales_webhook_poll"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_sales_main_conf_t, wh_poll),
+      NULL },
+
+    { ngx_string("sales_webhook_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_sales_main_conf_t, wh_timeout),
+      NULL },
+
+    { ngx_string("sales_webhook_concurrency"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_sales_main_conf_t, wh_concurrency),
+      NULL },
+
+    { ngx_string("sales_webhook_retry"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_sales_webhook_retry,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("sales_webhook_disable_after"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_sales_main_conf_t, wh_disable_after),
+      NULL },
+
+    { ngx_string("sales_webhook_allow"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_sales_webhook_allow,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("sales_webhook_verify"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_sales_main_conf_t, wh_verify),
+      NULL },
+
+    { ngx_string("sales_webhook_trusted_certificate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_sales_main_conf_t, wh_trusted),
+      NULL },
+
       ngx_null_command
 };
 
@@ -211,6 +267,11 @@ ngx_http_sales_create_main_conf(ngx_conf_t *cf)
     smcf->pixel_prefetch = NGX_CONF_UNSET_MSEC;
     smcf->pixel_ua_retention = NGX_CONF_UNSET_MSEC;
     smcf->pixel_ua_defaults = NGX_CONF_UNSET;
+    smcf->wh_poll = NGX_CONF_UNSET_MSEC;
+    smcf->wh_timeout = NGX_CONF_UNSET_MSEC;
+    smcf->wh_concurrency = NGX_CONF_UNSET_UINT;
+    smcf->wh_disable_after = NGX_CONF_UNSET_MSEC;
+    smcf->wh_verify = NGX_CONF_UNSET;
 
     return smcf;
 }
@@ -290,7 +351,7 @@ ngx_http_sales_init_main_conf(ngx_conf_t *cf, void *conf)
     smcf->core.test_clock = smcf->test_clock ? 1 : 0;
     smcf->core.max_body = smcf->max_body;
 
-    return NGX_CONF_OK;
+    return ngx_http_sales_webhook_init_conf(cf, smcf);
 }
 
 
@@ -797,6 +858,11 @@ ngx_http_sales_init_process(ngx_cycle_t *cycle)
                       "worker");
     }
 
+    if (ngx_http_sales_webhook_init_worker(cycle, smcf) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "sales: this worker cannot deliver webhooks");
+    }
+
     /* Connections open lazily on the pool threads: nothing here may
      * fail the worker, which nginx would then not respawn. */
     return NGX_OK;
@@ -815,6 +881,7 @@ ngx_http_sales_exit_process(ngx_cycle_t *cycle)
                                                    ngx_http_sales_module);
         if (smcf) {
             ngx_http_sales_pixel_exit_worker(cycle, smcf);
+            ngx_http_sales_webhook_exit_worker(cycle, smcf);
         }
     }
 

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sqlite3.h>
 #include <jansson.h>
 
@@ -67,6 +68,11 @@ typedef struct {
     int64_t          dedupe_ms;     /* views: repeats inside are duplicates */
     int64_t          prefetch_ms;   /* a bare UA this soon is a prefetch */
     int64_t          ua_retention_ms;
+    /* webhooks */
+    const int64_t   *webhook_retry_ms;   /* waits after failed attempts */
+    int              webhook_nretry;
+    int64_t          webhook_disable_after_ms;
+    int64_t          webhook_lease_ms;   /* longer than one attempt */
 } sales_conf_t;
 
 /* One hit of the pixel or the client's page, as the glue saw it. */
@@ -97,6 +103,87 @@ int sales_views_store(const sales_conf_t *conf, int own_connection,
     char *err, size_t err_size);
 const char *sales_view_class_name(int class);
 int sales_view_class_parse(const char *name);
+
+/* Webhooks (sales_webhook.c). A job is one attempt the glue makes: the
+ * whole HTTP request, signed, and the addresses its host resolved to. */
+#define SALES_WH_MAX_ADDRS     8
+#define SALES_WH_EXCERPT       1024
+#define SALES_WH_MAX_ANSWER    (64 * 1024)
+
+typedef struct {
+    int64_t                  delivery_id;
+    int64_t                  lease_token;
+    int                      once;
+    int                      tls;
+    char                     host[256];     /* SNI and certificate check */
+    int                      port;
+    char                     event_id[64];
+    char                    *request;       /* malloc'ed */
+    size_t                   request_len;
+    int                      naddrs;
+    struct sockaddr_storage  addrs[SALES_WH_MAX_ADDRS];
+    socklen_t                addrlens[SALES_WH_MAX_ADDRS];
+    char                     error[256];    /* not sendable: why */
+} sales_wh_job_t;
+
+/* What came of a job; sent 0 gives its lease back untried. */
+typedef struct {
+    int64_t      delivery_id;
+    int64_t      lease_token;
+    int          once;
+    int          sent;
+    int64_t      at_ms;
+    int64_t      latency_ms;
+    int          status;                    /* HTTP status, 0 for none */
+    int64_t      retry_after_s;             /* -1 for none */
+    char         error[256];
+    char         excerpt[SALES_WH_EXCERPT + 1];
+} sales_wh_result_t;
+
+/* Records results, turns new outbox events into deliveries, and claims
+ * at most max_jobs due ones (their hosts resolved). All or nothing: on
+ * failure (-1 with err) the results are not recorded. */
+int sales_webhook_cycle(const sales_conf_t *conf, int own_connection,
+    const sales_wh_result_t *results, size_t nresults, size_t max_jobs,
+    sales_wh_job_t **jobs, size_t *njobs, char *err, size_t err_size);
+void sales_webhook_jobs_free(sales_wh_job_t *jobs, size_t n);
+/* Whether the answer read so far is enough: 1 yes, 0 read on. */
+int sales_webhook_answer_done(const char *buf, size_t len);
+/* Fills r's status, Retry-After, excerpt or error from the answer read;
+ * complete is 0 when it ended early (closed or timed out). */
+void sales_webhook_answer(const char *buf, size_t len, int complete,
+    int64_t now_ms, sales_wh_result_t *r);
+
+/* Pure parts, unit-tested. */
+typedef struct {
+    int          tls;
+    char         host[256];     /* without IPv6 brackets */
+    int          ipv6;
+    int          port;
+    const char  *path;          /* path and query; "/" when empty */
+    size_t       path_len;
+} sales_url_t;
+
+int sales_url_parse(const char *s, size_t len, sales_url_t *u,
+    const char **why);
+/* "v1,<base64>" of HMAC-SHA256(secret, id.ts.body); out >= 64. */
+int sales_webhook_sign(const char *secret, const char *id, int64_t ts,
+    const char *body, size_t len, char *out);
+/* "whsec_" + base64 of 32 random bytes; out >= 64. */
+int sales_webhook_secret_new(char *out);
+
+typedef struct {
+    int          status;
+    int64_t      retry_after_s;
+    size_t       header_len;
+    int64_t      content_length;
+} sales_http_answer_t;
+
+/* 1: status line and headers complete; 0: read on; -1: not HTTP. */
+int sales_http_answer_parse(const char *buf, size_t len, int64_t now_s,
+    sales_http_answer_t *a);
+/* Retry-After: delay-seconds or an HTTP date; -1 when neither. */
+int64_t sales_retry_after_parse(const char *s, size_t len, int64_t now_s);
 
 /* One API request, as the glue read it. Strings need not be terminated. */
 typedef struct {
@@ -248,6 +335,11 @@ const char *sales_problem_title(const char *problem);
 sqlite3 *sales_db_thread_conn(const sales_conf_t *conf, char *err,
     size_t err_size);
 void sales_db_close_all(void);
+/* The thread's connection, or a connection of its own (at exit, when the
+ * pool's threads are gone); sales_db_done() closes only the latter. */
+sqlite3 *sales_db_for(const sales_conf_t *conf, int own_connection,
+    char *err, size_t err_size);
+void sales_db_done(sqlite3 *db, int own_connection);
 int sales_db_open(const char *path, int busy_timeout_ms, sqlite3 **out,
     char *err, size_t err_size);
 int sales_db_migrate(sqlite3 *db, char *err, size_t err_size);
@@ -373,6 +465,29 @@ int sales_notifications_read(sales_ctx_t *ctx, json_t *body, json_t **out);
 int sales_notifications_read_all(sales_ctx_t *ctx, json_t *body,
     json_t **out);
 int sales_pixel_stats(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_webhook_endpoints_create(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_webhook_endpoints_list(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_webhook_endpoints_get(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_webhook_endpoints_update(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_webhook_endpoints_delete(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_webhook_endpoints_rotate(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_webhook_endpoints_ping(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_webhook_endpoints_replay(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_webhook_deliveries_list(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_webhook_deliveries_get(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_webhook_deliveries_replay(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_webhook_event_types(sales_ctx_t *ctx, json_t *body, json_t **out);
 
 /* For salesctl: create a user directly (no caller). */
 int sales_user_insert(sqlite3 *db, const char *name, int role,

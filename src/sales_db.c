@@ -245,6 +245,35 @@ failed:
 
 
 sqlite3 *
+sales_db_for(const sales_conf_t *conf, int own_connection, char *err,
+    size_t err_size)
+{
+    sqlite3  *db;
+
+    if (!own_connection) {
+        return sales_db_thread_conn(conf, err, err_size);
+    }
+
+    if (sales_db_open(conf->db_path, conf->busy_timeout_ms, &db, err,
+                      err_size) != 0)
+    {
+        return NULL;
+    }
+
+    return db;
+}
+
+
+void
+sales_db_done(sqlite3 *db, int own_connection)
+{
+    if (own_connection) {
+        sqlite3_close_v2(db);
+    }
+}
+
+
+sqlite3 *
 sales_db_thread_conn(const sales_conf_t *conf, char *err, size_t err_size)
 {
     conn_t   *c;

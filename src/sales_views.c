@@ -495,26 +495,14 @@ sales_views_store(const sales_conf_t *conf, int own_connection,
     sqlite3  *db;
     int       rc;
 
-    if (own_connection) {
-        if (sales_db_open(conf->db_path, conf->busy_timeout_ms, &db, err,
-                          err_size) != 0)
-        {
-            return -1;
-        }
-
-    } else {
-        db = sales_db_thread_conn(conf, err, err_size);
-        if (db == NULL) {
-            return -1;
-        }
+    db = sales_db_for(conf, own_connection, err, err_size);
+    if (db == NULL) {
+        return -1;
     }
 
     rc = sales_views_write(db, conf, views, n, forged, head, sales_now_ms(),
                            err, err_size);
-
-    if (own_connection) {
-        sqlite3_close_v2(db);
-    }
+    sales_db_done(db, own_connection);
 
     return rc;
 }

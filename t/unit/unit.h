@@ -31,6 +31,7 @@ void test_idem_key_parse(void);
 void test_api(void);
 void test_view_tokens(void);
 void test_document(void);
+void test_webhook(void);
 
 /* Lower-case hex of a byte string, for comparing digests; out needs
  * 2 * len + 1 bytes. */

@@ -1,0 +1,549 @@
+/*
+ * Webhooks, the pure parts: destination URLs, Standard Webhooks
+ * signatures and secrets, and reading a receiver's answer. No database,
+ * no network: the unit tests drive these directly.
+ */
+
+#include "sales.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+
+#define URL_MAX  2048
+
+
+static int
+host_char(int c)
+{
+    return isalnum(c) || c == '-' || c == '.' || c == '_';
+}
+
+
+static int
+has_double_dot(const char *s, size_t n)
+{
+    size_t  i;
+
+    for (i = 1; i < n; i++) {
+        if (s[i] == '.' && s[i - 1] == '.') {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+int
+sales_url_parse(const char *s, size_t len, sales_url_t *u, const char **why)
+{
+    const char  *p, *end, *auth, *auth_end, *host, *host_end, *port;
+    size_t       i, n;
+    long         pn;
+
+    memset(u, 0, sizeof(*u));
+
+    if (len == 0 || len > URL_MAX) {
+        *why = "must have 1 to 2048 characters";
+        return -1;
+    }
+
+    for (i = 0; i < len; i++) {
+        unsigned char  c = (unsigned char) s[i];
+
+        if (c <= 0x20 || c >= 0x7f) {
+            *why = "must not contain spaces, control or non-ASCII characters"
+                   " (percent-encode them)";
+            return -1;
+        }
+
+        if (c == '#') {
+            *why = "must not have a fragment";
+            return -1;
+        }
+    }
+
+    end = s + len;
+
+    if (len > 8 && strncasecmp(s, "https://", 8) == 0) {
+        u->tls = 1;
+        auth = s + 8;
+        u->port = 443;
+
+    } else if (len > 7 && strncasecmp(s, "http://", 7) == 0) {
+        auth = s + 7;
+        u->port = 80;
+
+    } else {
+        *why = "must start with http:// or https://";
+        return -1;
+    }
+
+    for (auth_end = auth; auth_end < end; auth_end++) {
+        if (*auth_end == '/' || *auth_end == '?') {
+            break;
+        }
+    }
+
+    if (memchr(auth, '@', auth_end - auth)) {
+        *why = "must not carry a user name or password";
+        return -1;
+    }
+
+    host = auth;
+
+    if (host < auth_end && *host == '[') {
+        host++;
+        host_end = memchr(host, ']', auth_end - host);
+
+        if (host_end == NULL || host_end == host) {
+            *why = "has a malformed IPv6 address";
+            return -1;
+        }
+
+        for (p = host; p < host_end; p++) {
+            if (!isxdigit((unsigned char) *p) && *p != ':' && *p != '.') {
+                *why = "has a malformed IPv6 address";
+                return -1;
+            }
+        }
+
+        u->ipv6 = 1;
+        port = host_end + 1;
+
+        if (port < auth_end && *port != ':') {
+            *why = "has a malformed IPv6 address";
+            return -1;
+        }
+
+    } else {
+        for (host_end = host; host_end < auth_end && *host_end != ':';
+             host_end++)
+        {
+            if (!host_char((unsigned char) *host_end)) {
+                *why = "has a host name with a character a host name cannot"
+                       " have";
+                return -1;
+            }
+        }
+
+        port = host_end;
+    }
+
+    n = host_end - host;
+
+    if (n == 0) {
+        *why = "must name a host";
+        return -1;
+    }
+
+    if (n >= sizeof(u->host) - 2) {
+        *why = "has a host name longer than 253 characters";
+        return -1;
+    }
+
+    if (!u->ipv6
+        && (host[0] == '.' || host[0] == '-' || host_end[-1] == '-'
+            || has_double_dot(host, n)))
+    {
+        *why = "has a malformed host name";
+        return -1;
+    }
+
+    memcpy(u->host, host, n);
+    u->host[n] = '\0';
+
+    if (port < auth_end) {
+        /* ":" and digits */
+        port++;
+
+        if (port == auth_end || auth_end - port > 5) {
+            *why = "has a port that is not a number from 1 to 65535";
+            return -1;
+        }
+
+        pn = 0;
+        for (p = port; p < auth_end; p++) {
+            if (!isdigit((unsigned char) *p)) {
+                *why = "has a port that is not a number from 1 to 65535";
+                return -1;
+            }
+            pn = pn * 10 + (*p - '0');
+        }
+
+        if (pn < 1 || pn > 65535) {
+            *why = "has a port that is not a number from 1 to 65535";
+            return -1;
+        }
+
+        u->port = (int) pn;
+    }
+
+    if (auth_end == end) {
+        u->path = "/";
+        u->path_len = 1;
+
+    } else if (*auth_end == '?') {
+        /* "http://host?q" has the path "/" */
+        u->path = auth_end;
+        u->path_len = end - auth_end;
+
+    } else {
+        u->path = auth_end;
+        u->path_len = end - auth_end;
+    }
+
+    return 0;
+}
+
+
+int
+sales_webhook_sign(const char *secret, const char *id, int64_t ts,
+    const char *body, size_t len, char *out)
+{
+    uint8_t       key[64], mac[SALES_SHA256_LEN];
+    char          head[128];
+    long          klen;
+    int           hlen;
+    sales_buf_t   msg = {0};
+
+    if (strncmp(secret, "whsec_", 6) != 0) {
+        return -1;
+    }
+
+    klen = sales_base64_decode(secret + 6, strlen(secret + 6), key,
+                               sizeof(key));
+    if (klen <= 0) {
+        return -1;
+    }
+
+    hlen = snprintf(head, sizeof(head), "%s.%lld.", id, (long long) ts);
+    if (hlen < 0 || (size_t) hlen >= sizeof(head)) {
+        return -1;
+    }
+
+    sales_buf_add(&msg, head, hlen);
+    sales_buf_add(&msg, body, len);
+
+    if (msg.failed) {
+        sales_buf_free(&msg);
+        return -1;
+    }
+
+    sales_hmac_sha256(key, klen, msg.data, msg.len, mac);
+    sales_buf_free(&msg);
+
+    memcpy(out, "v1,", 3);
+    sales_base64_encode(mac, sizeof(mac), out + 3);
+    return 0;
+}
+
+
+int
+sales_webhook_secret_new(char *out)
+{
+    uint8_t  raw[32];
+
+    if (sales_random(raw, sizeof(raw)) != 0) {
+        return -1;
+    }
+
+    memcpy(out, "whsec_", 6);
+    sales_base64_encode(raw, sizeof(raw), out + 6);
+    return 0;
+}
+
+
+/* IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT". */
+static int64_t
+http_date_parse(const char *s, size_t len)
+{
+    static const char  months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    char               buf[64], mon[4], day[4], gmt[4];
+    const char        *m;
+    int                d, y, hh, mm, ss, used = 0;
+
+    if (len >= sizeof(buf)) {
+        return -1;
+    }
+
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+
+    if (sscanf(buf, "%3s, %d %3s %d %d:%d:%d %3s%n", day, &d, mon, &y, &hh,
+               &mm, &ss, gmt, &used) != 8
+        || (size_t) used != len || strcmp(gmt, "GMT") != 0
+        || strlen(day) != 3 || buf[3] != ',')
+    {
+        return -1;
+    }
+
+    m = strstr(months, mon);
+    if (m == NULL || strlen(mon) != 3 || (m - months) % 3 != 0
+        || d < 1 || d > 31 || y < 1970 || y > 9999 || hh > 23 || mm > 59
+        || ss > 60 || hh < 0 || mm < 0 || ss < 0)
+    {
+        return -1;
+    }
+
+    return sales_days_from_civil(y, (unsigned) ((m - months) / 3 + 1),
+                                 (unsigned) d) * 86400
+           + hh * 3600 + mm * 60 + ss;
+}
+
+
+int64_t
+sales_retry_after_parse(const char *s, size_t len, int64_t now_s)
+{
+    int64_t  v = 0, at;
+    size_t   i;
+
+    while (len && (*s == ' ' || *s == '\t')) {
+        s++;
+        len--;
+    }
+
+    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t')) {
+        len--;
+    }
+
+    if (len == 0) {
+        return -1;
+    }
+
+    if (isdigit((unsigned char) s[0])) {
+        for (i = 0; i < len; i++) {
+            if (!isdigit((unsigned char) s[i])) {
+                return -1;
+            }
+            if (v > 100000000) {
+                return 100000000;        /* capped by the caller anyway */
+            }
+            v = v * 10 + (s[i] - '0');
+        }
+        return v;
+    }
+
+    at = http_date_parse(s, len);
+    if (at < 0) {
+        return -1;
+    }
+
+    return at > now_s ? at - now_s : 0;
+}
+
+
+static const char *
+find_header_end(const char *buf, size_t len, size_t *header_len)
+{
+    size_t  i;
+
+    for (i = 0; i < len; i++) {
+        if (buf[i] != '\n') {
+            continue;
+        }
+
+        if (i + 1 < len && buf[i + 1] == '\n') {
+            *header_len = i + 2;
+            return buf + i;
+        }
+
+        if (i + 2 < len && buf[i + 1] == '\r' && buf[i + 2] == '\n') {
+            *header_len = i + 3;
+            return buf + i;
+        }
+    }
+
+    return NULL;
+}
+
+
+int
+sales_http_answer_parse(const char *buf, size_t len, int64_t now_s,
+    sales_http_answer_t *a)
+{
+    const char  *p, *end, *line, *eol, *colon, *v;
+    size_t       i, name_len, vlen;
+
+    memset(a, 0, sizeof(*a));
+    a->retry_after_s = -1;
+    a->content_length = -1;
+
+    /* "HTTP/1.1 200 OK" */
+    if (len >= 5 && memcmp(buf, "HTTP/", 5) != 0) {
+        return -1;
+    }
+
+    if (len < 5 && memcmp(buf, "HTTP/", len) != 0) {
+        return -1;
+    }
+
+    if (find_header_end(buf, len, &a->header_len) == NULL) {
+        if (len > SALES_WH_MAX_ANSWER) {
+            return -1;
+        }
+        return 0;
+    }
+
+    end = buf + a->header_len;
+    eol = memchr(buf, '\n', a->header_len);
+    p = memchr(buf, ' ', eol - buf);
+
+    if (p == NULL || eol - p < 4) {
+        return -1;
+    }
+
+    p++;
+    for (i = 0; i < 3; i++) {
+        if (!isdigit((unsigned char) p[i])) {
+            return -1;
+        }
+        a->status = a->status * 10 + (p[i] - '0');
+    }
+
+    if (p[3] != ' ' && p[3] != '\r' && p[3] != '\n') {
+        return -1;
+    }
+
+    if (a->status < 100) {
+        return -1;
+    }
+
+    for (line = eol + 1; line < end; line = eol + 1) {
+        eol = memchr(line, '\n', end - line);
+        if (eol == NULL) {
+            break;
+        }
+
+        colon = memchr(line, ':', eol - line);
+        if (colon == NULL) {
+            continue;
+        }
+
+        name_len = colon - line;
+        v = colon + 1;
+        vlen = eol - v;
+
+        if (vlen && v[vlen - 1] == '\r') {
+            vlen--;
+        }
+
+        if (name_len == 11 && strncasecmp(line, "Retry-After", 11) == 0) {
+            a->retry_after_s = sales_retry_after_parse(v, vlen, now_s);
+
+        } else if (name_len == 14
+                   && strncasecmp(line, "Content-Length", 14) == 0)
+        {
+            int64_t  cl = 0;
+            size_t   k, digits = 0;
+
+            for (k = 0; k < vlen; k++) {
+                if (isdigit((unsigned char) v[k]) && cl < INT64_MAX / 10) {
+                    cl = cl * 10 + (v[k] - '0');
+                    digits++;
+                } else if (v[k] != ' ' && v[k] != '\t') {
+                    digits = 0;
+                    break;
+                }
+            }
+
+            a->content_length = digits ? cl : -1;
+        }
+    }
+
+    return 1;
+}
+
+
+int
+sales_webhook_answer_done(const char *buf, size_t len)
+{
+    sales_http_answer_t  a;
+    size_t               body, want;
+    int                  rc;
+
+    if (len >= SALES_WH_MAX_ANSWER) {
+        return 1;
+    }
+
+    rc = sales_http_answer_parse(buf, len, 0, &a);
+    if (rc != 1) {
+        return rc < 0;
+    }
+
+    body = len - a.header_len;
+    want = SALES_WH_EXCERPT;
+
+    if (a.content_length >= 0 && (uint64_t) a.content_length < want) {
+        want = (size_t) a.content_length;
+    }
+
+    /* 1xx, 204 and 304 have no body */
+    if (a.status < 200 || a.status == 204 || a.status == 304) {
+        want = 0;
+    }
+
+    return body >= want;
+}
+
+
+void
+sales_webhook_answer(const char *buf, size_t len, int complete,
+    int64_t now_ms, sales_wh_result_t *r)
+{
+    sales_http_answer_t  a;
+    size_t               n;
+    int                  rc;
+
+    r->status = 0;
+    r->retry_after_s = -1;
+    r->excerpt[0] = '\0';
+
+    rc = len ? sales_http_answer_parse(buf, len, now_ms / 1000, &a) : 0;
+
+    if (rc < 0) {
+        snprintf(r->error, sizeof(r->error), "the answer is not HTTP");
+        return;
+    }
+
+    if (rc == 0) {
+        if (r->error[0] == '\0') {
+            snprintf(r->error, sizeof(r->error), "%s",
+                     len == 0 ? "the connection closed without an answer"
+                              : "the connection closed inside the answer's"
+                                " headers");
+        }
+        return;
+    }
+
+    /* The status line and headers came: that is the answer, whatever
+     * became of the rest. */
+    (void) complete;
+    r->error[0] = '\0';
+    r->status = a.status;
+    r->retry_after_s = a.retry_after_s;
+
+    n = len - a.header_len;
+    if (n > SALES_WH_EXCERPT) {
+        n = SALES_WH_EXCERPT;
+    }
+
+    memcpy(r->excerpt, buf + a.header_len, n);
+    r->excerpt[n] = '\0';
+
+    /* stored as text: cut at a NUL, keep it valid UTF-8 */
+    sales_utf8_clean(r->excerpt);
+
+    if (a.status >= 300 && a.status < 400) {
+        snprintf(r->error, sizeof(r->error),
+                 "redirects are not followed (status %d)", a.status);
+
+    } else if (a.status < 200 || a.status >= 300) {
+        snprintf(r->error, sizeof(r->error), "the receiver answered %d",
+                 a.status);
+    }
+}

@@ -1,0 +1,195 @@
+/*
+ * Webhooks, the pure parts: the Standard Webhooks signature (the
+ * specification's published test vector), secrets, destination URLs and
+ * reading a receiver's answer.
+ */
+
+#include <stdio.h>
+#include <string.h>
+
+#include "tap.h"
+#include "unit.h"
+#include "sales.h"
+
+
+static void
+test_signature(void)
+{
+    static const char  body[] = "{\"test\": 2432232314}";
+    char               sig[64], secret[64], again[64];
+    uint8_t            raw[64];
+    long               n;
+
+    ok(sales_webhook_sign("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                          "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body,
+                          sizeof(body) - 1, sig) == 0
+       && strcmp(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=") == 0,
+       "the Standard Webhooks test vector, byte for byte (%s)", sig);
+
+    ok(sales_webhook_sign("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                          "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265331, body,
+                          sizeof(body) - 1, again) == 0
+       && strcmp(sig, again) != 0, "another timestamp, another signature");
+
+    ok(sales_webhook_sign("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                          "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body,
+                          sizeof(body) - 2, again) == 0
+       && strcmp(sig, again) != 0, "another body, another signature");
+
+    ok(sales_webhook_sign("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg", 1, "{}",
+                          2, again) == -1, "a secret without whsec_ refused");
+    ok(sales_webhook_sign("whsec_!!!", "msg", 1, "{}", 2, again) == -1,
+       "a secret that is not base64 refused");
+
+    ok(sales_webhook_secret_new(secret) == 0
+       && strncmp(secret, "whsec_", 6) == 0 && strlen(secret) == 6 + 44,
+       "a new secret is whsec_ and base64 of 32 bytes (%s)", secret);
+    n = sales_base64_decode(secret + 6, strlen(secret + 6), raw, sizeof(raw));
+    ok(n == 32, "it decodes to 32 bytes");
+    ok(sales_webhook_secret_new(again) == 0 && strcmp(secret, again) != 0,
+       "two secrets differ");
+}
+
+
+static int
+url_ok(const char *s, sales_url_t *u)
+{
+    const char  *why = NULL;
+
+    return sales_url_parse(s, strlen(s), u, &why) == 0;
+}
+
+
+static const char *
+url_why(const char *s)
+{
+    sales_url_t   u;
+    const char   *why = NULL;
+
+    if (sales_url_parse(s, strlen(s), &u, &why) == 0) {
+        return NULL;
+    }
+
+    return why;
+}
+
+
+static void
+test_urls(void)
+{
+    sales_url_t  u;
+    char         longer[2100];
+
+    ok(url_ok("https://crm.example.ro/hooks/sales?x=1", &u) && u.tls
+       && u.port == 443 && strcmp(u.host, "crm.example.ro") == 0
+       && u.path_len == 16 && memcmp(u.path, "/hooks/sales?x=1", 16) == 0,
+       "https URL: host, port 443, path with query");
+    ok(url_ok("HTTP://127.0.0.1:8081", &u) && !u.tls && u.port == 8081
+       && strcmp(u.host, "127.0.0.1") == 0 && u.path_len == 1
+       && u.path[0] == '/', "http URL with port and no path gets /");
+    ok(url_ok("http://[::1]:9000/h", &u) && u.ipv6 && u.port == 9000
+       && strcmp(u.host, "::1") == 0, "IPv6 literal");
+    ok(url_ok("http://localhost?a=b", &u) && u.path[0] == '?',
+       "a query without a path");
+
+    ok(url_why("ftp://example.ro/") != NULL, "ftp refused");
+    ok(url_why("https://user:pw@example.ro/") != NULL
+       && strstr(url_why("https://user:pw@example.ro/"), "password"),
+       "user and password refused");
+    ok(url_why("https://example.ro/#top") != NULL
+       && strstr(url_why("https://example.ro/#top"), "fragment"),
+       "a fragment refused");
+    ok(url_why("https://exa mple.ro/") != NULL, "a space refused");
+    ok(url_why("https://example.ro/\r\nX-Evil: 1") != NULL,
+       "CR LF refused (no header injection)");
+    ok(url_why("https:///path") != NULL, "no host refused");
+    ok(url_why("https://example.ro:0/") != NULL
+       && url_why("https://example.ro:65536/") != NULL
+       && url_why("https://example.ro:8a/") != NULL
+       && url_why("https://example.ro:/") != NULL, "bad ports refused");
+    ok(url_why("https://[::1/") != NULL && url_why("https://[]/") != NULL
+       && url_why("https://[::1]x/") != NULL, "bad IPv6 literals refused");
+    ok(url_why("https://exa..mple.ro/") != NULL
+       && url_why("https://.example.ro/") != NULL
+       && url_why("https://ex\xc8\x99.ro/") != NULL, "bad host names refused");
+
+    memset(longer, 'a', sizeof(longer));
+    memcpy(longer, "https://example.ro/", 19);
+    longer[2049] = '\0';
+    ok(url_why(longer) != NULL, "over 2048 characters refused");
+    longer[2048] = '\0';
+    ok(url_why(longer) == NULL, "2048 characters accepted");
+}
+
+
+static void
+test_answers(void)
+{
+    sales_http_answer_t  a;
+    sales_wh_result_t    r;
+    static const char    ok200[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                                   "\r\nok";
+    static const char    busy[] = "HTTP/1.1 503 Busy\r\nretry-after: 120\r\n"
+                                  "Content-Length: 0\r\n\r\n";
+    static const char    dated[] = "HTTP/1.1 429 Slow\r\nRetry-After: "
+                                   "Thu, 01 Jan 1970 00:01:40 GMT\r\n\r\n";
+
+    ok(sales_http_answer_parse(ok200, sizeof(ok200) - 1, 0, &a) == 1
+       && a.status == 200 && a.content_length == 2
+       && a.header_len == sizeof(ok200) - 3, "200 with a body");
+    ok(sales_http_answer_parse(ok200, 20, 0, &a) == 0, "headers not yet in");
+    ok(sales_http_answer_parse("SSH-2.0-OpenSSH\r\n\r\n", 19, 0, &a) == -1,
+       "not HTTP");
+    ok(sales_http_answer_parse("HTTP/1.1 2x0 OK\r\n\r\n", 19, 0, &a) == -1,
+       "a broken status");
+    ok(sales_http_answer_parse(busy, sizeof(busy) - 1, 0, &a) == 1
+       && a.status == 503 && a.retry_after_s == 120,
+       "Retry-After in seconds, any case");
+    ok(sales_http_answer_parse(dated, sizeof(dated) - 1, 40, &a) == 1
+       && a.status == 429 && a.retry_after_s == 60,
+       "Retry-After as an HTTP date");
+    ok(sales_retry_after_parse("soon", 4, 0) == -1
+       && sales_retry_after_parse(" 7 ", 3, 0) == 7
+       && sales_retry_after_parse("Thu, 01 Jan 1970 00:00:10 GMT", 29, 50)
+          == 0, "Retry-After edge cases");
+
+    ok(sales_webhook_answer_done(ok200, sizeof(ok200) - 1) == 1,
+       "done once the body is in");
+    ok(sales_webhook_answer_done(ok200, sizeof(ok200) - 2) == 0,
+       "not done one byte short");
+    ok(sales_webhook_answer_done("HTTP/1.1 204 No\r\n\r\n", 19) == 1,
+       "204 has no body to wait for");
+
+    memset(&r, 0, sizeof(r));
+    sales_webhook_answer(ok200, sizeof(ok200) - 1, 1, 0, &r);
+    ok(r.status == 200 && r.error[0] == '\0' && strcmp(r.excerpt, "ok") == 0,
+       "a 200 is a success with its excerpt");
+
+    memset(&r, 0, sizeof(r));
+    {
+        static const char  moved[] = "HTTP/1.1 302 Found\r\n"
+                                     "Location: http://x/\r\n\r\n";
+
+        sales_webhook_answer(moved, sizeof(moved) - 1, 1, 0, &r);
+    }
+    ok(r.status == 302 && strstr(r.error, "redirect") != NULL,
+       "a redirect is a failure that says so");
+
+    memset(&r, 0, sizeof(r));
+    sales_webhook_answer("HTTP/1.1 200", 12, 0, 0, &r);
+    ok(r.status == 0 && r.error[0] != '\0', "cut inside the headers: error");
+
+    memset(&r, 0, sizeof(r));
+    sales_webhook_answer("HTTP/1.1 500 X\r\n\r\n\xff\xfe", 20, 1, 0, &r);
+    ok(r.status == 500 && strstr(r.error, "500") != NULL
+       && strchr(r.excerpt, '\xff') == NULL, "excerpt kept valid UTF-8");
+}
+
+
+void
+test_webhook(void)
+{
+    test_signature();
+    test_urls();
+    test_answers();
+}
