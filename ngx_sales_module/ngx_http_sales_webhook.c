@@ -19,9 +19,10 @@
 #endif
 
 
-/* How long a finished attempt waits for others before its result is
- * recorded, so that results are written a batch at a time. */
-#define NGX_HTTP_SALES_WH_SETTLE  20
+/* How soon a finished attempt's result is recorded when no cycle runs;
+ * results that finish while one runs wait for the next, so they are
+ * written a batch at a time. */
+#define NGX_HTTP_SALES_WH_SETTLE  1
 
 
 typedef struct {
