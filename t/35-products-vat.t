@@ -25,12 +25,6 @@ sub snapshot {
 }
 
 # A problem answer with exactly these error pointers.
-sub invalid {
-    my ($r, $status, $type, $ptrs, $name) = @_;
-    local $Test::Builder::Level = $Test::Builder::Level + 1;
-    problem($r, $status, $type, $name);
-    is_deeply(pointers($r), [sort @$ptrs], "$name: pointers @$ptrs") or diag($r->{content});
-}
 
 # 400 naming the query parameter.
 sub bad_param {

@@ -12,17 +12,6 @@ my $ub  = $t->user('ae');
 my $T = JSON::PP::true;
 my $F = JSON::PP::false;
 
-sub invalid {
-    my ($r, $status, $type, $ptrs, $name) = @_;
-    local $Test::Builder::Level = $Test::Builder::Level + 1;
-    problem($r, $status, $type, $name);
-    is_deeply(pointers($r), [sort @$ptrs], "$name: pointers @$ptrs") or diag($r->{content});
-}
-sub must {
-    my ($r, $status, $what) = @_;
-    die "$what: $r->{status} $r->{content}\n" unless $r->{status} == $status;
-    return $r->{json};
-}
 sub snapshot {
     return join ' ', map { $t->sql($_) // 'ERR' }
         'select count(*) from audit_log', 'select count(*) from outbox',

@@ -26,17 +26,6 @@ sub call {
 }
 
 # Setup steps must work; they are not what this file tests.
-sub must {
-    my ($r, $status, $what) = @_;
-    die "$what: $r->{status} $r->{content}\n" unless $r->{status} == $status;
-    return $r->{json};
-}
-sub invalid {
-    my ($r, $status, $type, $ptrs, $name) = @_;
-    local $Test::Builder::Level = $Test::Builder::Level + 1;
-    problem($r, $status, $type, $name);
-    is_deeply(pointers($r), [sort @$ptrs], "$name: pointers @$ptrs") or diag($r->{content});
-}
 sub ids { [map { $_->{id} } @{ ref $_[0]{json} eq 'HASH' && ref $_[0]{json}{items} eq 'ARRAY' ? $_[0]{json}{items} : [] }] }
 sub uenc { my $s = shift; utf8::encode($s); $s =~ s/([^A-Za-z0-9._~-])/sprintf('%%%02X', ord $1)/ge; $s }
 sub replayed { lc($_[0]{headers}{'idempotent-replayed'} // '') eq 'true' }

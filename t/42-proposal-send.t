@@ -21,17 +21,6 @@ sub call {
     my ($method, $path, $who, $body, $h, $inst) = @_;
     return ($inst // $t)->api($method, $path, tok($who), $body, { 'X-Sales-Test-Now' => $NOW, %{ $h || {} } });
 }
-sub must {
-    my ($r, $status, $what) = @_;
-    die "$what: $r->{status} $r->{content}\n" unless $r->{status} == $status;
-    return $r->{json};
-}
-sub invalid {
-    my ($r, $status, $type, $ptrs, $name) = @_;
-    local $Test::Builder::Level = $Test::Builder::Level + 1;
-    problem($r, $status, $type, $name);
-    is_deeply(pointers($r), [sort @$ptrs], "$name: pointers @$ptrs") or diag($r->{content});
-}
 sub replayed { lc($_[0]{headers}{'idempotent-replayed'} // '') eq 'true' }
 sub snapshot {
     return join ' ', map { $t->sql($_) // 'ERR' }

@@ -53,11 +53,6 @@ sub call {
     $h{'X-Sales-Test-Now'} = iso($o{clock}) if defined $o{clock};
     return ($o{inst} // $t)->api($method, $path, tok($who), $body, \%h);
 }
-sub must {
-    my ($r, $status, $what) = @_;
-    die "$what: $r->{status} $r->{content}\n" unless $r->{status} == $status;
-    return $r->{json};
-}
 sub items { my $j = $_[0]{json}; ref $j eq 'HASH' && ref $j->{items} eq 'ARRAY' ? $j->{items} : [] }
 
 # One HTTP request on a fresh connection, read to the end: the exact bytes the server sent.
@@ -151,15 +146,6 @@ sub nviews { my $w = shift // '1'; $t->sql("select count(*) from proposal_views 
 sub recipient { sqlj("select * from proposal_recipients where id = $_[0]")->[0] || {} }
 
 # Waits until $cond returns true (at most $secs), returns its last value.
-sub poll {
-    my ($cond, $secs) = @_;
-    my $deadline = time + ($secs // 5);
-    while (1) {
-        my $v = $cond->();
-        return $v if $v || time > $deadline;
-        sleep 0.03;
-    }
-}
 
 # Outbox events of one type about a proposal (by subject, data.proposal.id or data.proposal_id).
 sub events {

@@ -33,11 +33,6 @@ sub call {
     $h{'X-Sales-Test-Now'} = iso($o{clock}) if defined $o{clock};
     return $t->api($method, $path, tok($who), $body, \%h);
 }
-sub must {
-    my ($r, $status, $what) = @_;
-    die "$what: $r->{status} $r->{content}\n" unless $r->{status} == $status;
-    return $r->{json};
-}
 
 # One HTTP request on a fresh connection, read to the end.
 sub raw {
@@ -105,15 +100,6 @@ sub sqlj {
 }
 sub prow { sqlj("select * from proposals where id = $_[0]")->[0] || {} }
 sub views { sqlj("select * from proposal_views where proposal_id = $_[0]" . (defined $_[1] ? " and recipient_id = $_[1]" : '') . ' order by rowid') }
-sub poll {
-    my ($cond, $secs) = @_;
-    my $deadline = time + ($secs // 5);
-    while (1) {
-        my $v = $cond->();
-        return $v if $v || time > $deadline;
-        sleep 0.03;
-    }
-}
 sub events {
     my ($type, $pid) = @_;
     my $n = 0;

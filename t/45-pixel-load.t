@@ -22,20 +22,6 @@ my @UAS = (
 
 # --- helpers -------------------------------------------------------------------------------------------------
 
-sub must {
-    my ($r, $status, $what) = @_;
-    die "$what: $r->{status} $r->{content}\n" unless $r->{status} == $status;
-    return $r->{json};
-}
-sub poll {
-    my ($cond, $secs) = @_;
-    my $deadline = time + ($secs // 5);
-    while (1) {
-        my $v = $cond->();
-        return $v if $v || time > $deadline;
-        sleep 0.03;
-    }
-}
 
 # A proposal of a fresh AE sent to $n addresses: [{id, token}].
 sub sent_proposal {

@@ -12,11 +12,6 @@ my $t   = SalesTest->new(http_extra => 'sales_webhook_poll 100ms;');
 my $adm = $t->{admin};
 my $J   = $SalesTest::JSON;
 
-sub must {
-    my ($r, $status, $what) = @_;
-    die "$what: $r->{status} $r->{content}\n" unless $r->{status} == $status;
-    return $r->{json};
-}
 
 my $c = must($t->api(POST => '/clients', $adm, { name => 'Expiry SRL' }), 201, 'client');
 my $o = must($t->api(POST => '/opportunities', $adm,

@@ -15,7 +15,7 @@ use Time::HiRes qw(sleep time);
 use Cwd qw(abs_path);
 use File::Basename qw(dirname);
 
-our @EXPORT = qw(problem pointers cui);
+our @EXPORT = qw(problem pointers cui must invalid poll);
 
 our $ROOT  = abs_path(dirname(__FILE__) . '/../..');
 our $BUILD = $ENV{SALES_BUILD} // "$ROOT/build";
@@ -383,6 +383,35 @@ sub problem {
         . ($r->{headers}{'content-type'} // '-') . " " . substr($r->{content} // '', 0, 500))
         unless $ok;
     return $ok;
+}
+
+# invalid($res, $status, $type, [pointers], $name): a problem answer that
+# names exactly these fields.
+sub invalid {
+    my ($r, $status, $type, $ptrs, $name) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    problem($r, $status, $type, $name);
+    Test::More::is_deeply(pointers($r), [sort @$ptrs], "$name: pointers @$ptrs")
+        or Test::More::diag($r->{content});
+}
+
+# must($res, $status, $what): the answer's JSON, or a die naming what failed.
+sub must {
+    my ($r, $status, $what) = @_;
+    die "$what: $r->{status} $r->{content}\n" unless $r->{status} == $status;
+    return $r->{json};
+}
+
+# poll($code, $secs): calls $code until it answers true or $secs (default
+# 5) pass; answers what it answered last.
+sub poll {
+    my ($code, $secs) = @_;
+    my $deadline = time + ($secs // 5);
+    while (1) {
+        my $v = $code->();
+        return $v if $v || time > $deadline;
+        sleep 0.03;
+    }
 }
 
 # Sorted error pointers of a problem answer.
