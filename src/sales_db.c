@@ -95,6 +95,37 @@ read_user_version(sqlite3 *db, int *version)
 }
 
 
+/* No row refers to a row that is not there. */
+static int
+foreign_keys_intact(sqlite3 *db, char *err, size_t err_size)
+{
+    sqlite3_stmt  *st;
+    int            rc;
+
+    if (sqlite3_prepare_v2(db, "PRAGMA foreign_key_check", -1, &st, NULL)
+        != SQLITE_OK)
+    {
+        snprintf(err, err_size, "checking foreign keys failed: %s",
+                 sqlite3_errmsg(db));
+        return -1;
+    }
+
+    rc = sqlite3_step(st);
+
+    if (rc == SQLITE_ROW) {
+        snprintf(err, err_size, "a migration left a row of %s referring "
+                 "to a missing row of %s", sqlite3_column_text(st, 0),
+                 sqlite3_column_text(st, 2));
+    } else if (rc != SQLITE_DONE) {
+        snprintf(err, err_size, "checking foreign keys failed: %s",
+                 sqlite3_errmsg(db));
+    }
+
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+
 /*
  * Brings the schema up to date. The version is read again under the
  * write lock, so of several processes starting together exactly one
@@ -125,8 +156,14 @@ sales_db_migrate(sqlite3 *db, char *err, size_t err_size)
         return -1;
     }
 
-    if (exec_simple(db, "BEGIN IMMEDIATE", err, err_size) != SQLITE_OK) {
-        return -1;
+    /* A migration may rebuild a table (SQLite cannot change a CHECK
+     * in place): foreign keys are off while it runs, which can only be
+     * switched outside a transaction, and checked whole before the
+     * commit. */
+    if (exec_simple(db, "PRAGMA foreign_keys=OFF", err, err_size) != SQLITE_OK
+        || exec_simple(db, "BEGIN IMMEDIATE", err, err_size) != SQLITE_OK)
+    {
+        goto restore;
     }
 
     rc = read_user_version(db, &have);
@@ -144,6 +181,10 @@ sales_db_migrate(sqlite3 *db, char *err, size_t err_size)
         }
     }
 
+    if (foreign_keys_intact(db, err, err_size) != 0) {
+        goto failed;
+    }
+
     snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", want);
 
     if (exec_simple(db, sql, err, err_size) != SQLITE_OK
@@ -152,11 +193,16 @@ sales_db_migrate(sqlite3 *db, char *err, size_t err_size)
         goto failed;
     }
 
-    return 0;
+    return exec_simple(db, "PRAGMA foreign_keys=ON", err, err_size)
+           == SQLITE_OK ? 0 : -1;
 
 failed:
 
     sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+
+restore:
+
+    sqlite3_exec(db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
     return -1;
 }
 

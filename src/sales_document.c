@@ -118,8 +118,8 @@ sales_settings_seller_put(sales_ctx_t *ctx, json_t *body, json_t **out)
 
 /* --- HTML --------------------------------------------------------------- */
 
-static void
-html(sales_buf_t *b, const char *s)
+void
+sales_html(sales_buf_t *b, const char *s)
 {
     const char  *p;
 
@@ -141,8 +141,8 @@ html(sales_buf_t *b, const char *s)
 
 
 /* Escaped, with line breaks kept. */
-static void
-html_text(sales_buf_t *b, const char *s)
+void
+sales_html_text(sales_buf_t *b, const char *s)
 {
     const char  *p, *start;
 
@@ -154,7 +154,7 @@ html_text(sales_buf_t *b, const char *s)
         if (*p == '\n' || *p == '\0') {
             char  *line = strndup(start, (size_t) (p - start));
 
-            html(b, line);
+            sales_html(b, line);
             free(line);
 
             if (*p == '\0') {
@@ -169,8 +169,8 @@ html_text(sales_buf_t *b, const char *s)
 
 
 /* 1234567 -> "12.345,67" (Romanian style, two decimals). */
-static void
-money(sales_buf_t *b, int64_t minor, const char *currency)
+void
+sales_html_money(sales_buf_t *b, int64_t minor, const char *currency)
 {
     char      digits[32], out[48];
     int       len, i, o = 0, neg = minor < 0;
@@ -196,20 +196,20 @@ money(sales_buf_t *b, int64_t minor, const char *currency)
 
     sales_buf_adds(b, out);
     sales_buf_adds(b, " ");
-    html(b, currency);
+    sales_html(b, currency);
 }
 
 
-static void
-percent(sales_buf_t *b, int64_t bp)
+void
+sales_html_percent(sales_buf_t *b, int64_t bp)
 {
     sales_buf_printf(b, "%lld,%02lld%%", (long long) bp / 100,
                      (long long) bp % 100);
 }
 
 
-static void
-party(sales_buf_t *b, const char *title, json_t *o)
+void
+sales_html_party(sales_buf_t *b, const char *title, json_t *o)
 {
     static const char *const  keys[] = {
         "tax_id", "trade_register_no", "address", "city", "country", "iban",
@@ -223,7 +223,7 @@ party(sales_buf_t *b, const char *title, json_t *o)
     int  i;
 
     sales_buf_printf(b, "<div class=\"party\"><h2>%s</h2><p><strong>", title);
-    html(b, json_string_value(json_object_get(o, "name")));
+    sales_html(b, json_string_value(json_object_get(o, "name")));
     sales_buf_adds(b, "</strong>");
 
     for (i = 0; keys[i]; i++) {
@@ -231,7 +231,7 @@ party(sales_buf_t *b, const char *title, json_t *o)
 
         if (v && v[0]) {
             sales_buf_printf(b, "<br>%s: ", labels[i]);
-            html(b, v);
+            sales_html(b, v);
         }
     }
 
@@ -239,15 +239,15 @@ party(sales_buf_t *b, const char *title, json_t *o)
 }
 
 
-static void
-section(sales_buf_t *b, const char *title, const char *text)
+void
+sales_html_section(sales_buf_t *b, const char *title, const char *text)
 {
     if (text == NULL || text[0] == '\0') {
         return;
     }
 
     sales_buf_printf(b, "<section><h2>%s</h2><p>", title);
-    html_text(b, text);
+    sales_html_text(b, text);
     sales_buf_adds(b, "</p></section>\n");
 }
 
@@ -266,6 +266,38 @@ jint(json_t *o, const char *k)
 }
 
 
+/* The page's start, up to the open body; every document shares it. */
+void
+sales_html_head(sales_buf_t *b, const char *title)
+{
+    sales_buf_adds(b, "<!DOCTYPE html>\n<html lang=\"ro\"><head>"
+                   "<meta charset=\"utf-8\"><title>");
+    sales_html(b, title);
+    sales_buf_adds(b, "</title><style>"
+        "body{font-family:sans-serif;max-width:60em;margin:2em auto;"
+        "color:#222}table{border-collapse:collapse;width:100%}"
+        "th,td{border-bottom:1px solid #ccc;padding:.3em;text-align:left}"
+        "td.n,th.n{text-align:right}.parties{display:flex;gap:4em}"
+        "@media print{body{margin:0}}"
+        "</style></head><body>\n");
+}
+
+
+/* The page's end; NULL when the buffer ran out of memory (freed). */
+char *
+sales_html_foot(sales_buf_t *b)
+{
+    sales_buf_adds(b, "</body></html>\n");
+
+    if (b->failed) {
+        sales_buf_free(b);
+        return NULL;
+    }
+
+    return b->data;
+}
+
+
 /*
  * The page. The same renderer serves the AE's copy and, later, the
  * client's public view.
@@ -279,30 +311,21 @@ sales_proposal_html(json_t *p, json_t *client, json_t *seller,
     json_t       *line, *vat;
     size_t        i;
 
-    sales_buf_adds(&b, "<!DOCTYPE html>\n<html lang=\"ro\"><head>"
-                   "<meta charset=\"utf-8\"><title>");
-    html(&b, jstr(p, "number"));
-    sales_buf_adds(&b, "</title><style>"
-        "body{font-family:sans-serif;max-width:60em;margin:2em auto;"
-        "color:#222}table{border-collapse:collapse;width:100%}"
-        "th,td{border-bottom:1px solid #ccc;padding:.3em;text-align:left}"
-        "td.n,th.n{text-align:right}.parties{display:flex;gap:4em}"
-        "@media print{body{margin:0}}"
-        "</style></head><body>\n");
+    sales_html_head(&b, jstr(p, "number"));
 
     sales_buf_adds(&b, "<h1>Ofertă ");
-    html(&b, jstr(p, "number"));
+    sales_html(&b, jstr(p, "number"));
     sales_buf_printf(&b, " rev. %lld</h1>\n<p>Data prețurilor: ",
                      (long long) jint(p, "revision"));
-    html(&b, jstr(p, "price_date"));
+    sales_html(&b, jstr(p, "price_date"));
     sales_buf_adds(&b, " · Valabilă până la: ");
-    html(&b, jstr(p, "valid_until"));
+    sales_html(&b, jstr(p, "valid_until"));
     sales_buf_adds(&b, "</p>\n<div class=\"parties\">");
-    party(&b, "Furnizor", seller);
-    party(&b, "Client", client);
+    sales_html_party(&b, "Furnizor", seller);
+    sales_html_party(&b, "Client", client);
     sales_buf_adds(&b, "</div>\n");
 
-    section(&b, "Scrisoare de intenție", jstr(p, "cover_letter"));
+    sales_html_section(&b, "Scrisoare de intenție", jstr(p, "cover_letter"));
 
     sales_buf_adds(&b, "<table><thead><tr><th>#</th><th>Descriere</th>"
                    "<th class=\"n\">Cant.</th><th class=\"n\">Preț listă"
@@ -312,53 +335,53 @@ sales_proposal_html(json_t *p, json_t *client, json_t *seller,
 
     json_array_foreach(json_object_get(p, "lines"), i, line) {
         sales_buf_printf(&b, "<tr><td>%zu</td><td>", i + 1);
-        html(&b, jstr(line, "description"));
+        sales_html(&b, jstr(line, "description"));
 
         if (jstr(line, "override_reason")) {
             sales_buf_adds(&b, "<br><small>");
-            html(&b, jstr(line, "override_reason"));
+            sales_html(&b, jstr(line, "override_reason"));
             sales_buf_adds(&b, "</small>");
         }
 
         sales_buf_printf(&b, "</td><td class=\"n\">%lld</td><td class=\"n\">",
                          (long long) jint(line, "quantity"));
-        money(&b, jint(line, "list_unit_price_minor"), cur);
+        sales_html_money(&b, jint(line, "list_unit_price_minor"), cur);
         sales_buf_adds(&b, "</td><td class=\"n\">");
-        money(&b, jint(line, "net_minor"), cur);
+        sales_html_money(&b, jint(line, "net_minor"), cur);
         sales_buf_adds(&b, "</td><td class=\"n\">");
-        percent(&b, jint(line, "rate_bp"));
+        sales_html_percent(&b, jint(line, "rate_bp"));
         sales_buf_adds(&b, "</td><td class=\"n\">");
-        money(&b, jint(line, "vat_minor"), cur);
+        sales_html_money(&b, jint(line, "vat_minor"), cur);
         sales_buf_adds(&b, "</td><td class=\"n\">");
-        money(&b, jint(line, "gross_minor"), cur);
+        sales_html_money(&b, jint(line, "gross_minor"), cur);
         sales_buf_adds(&b, "</td></tr>\n");
     }
 
     sales_buf_adds(&b, "</tbody></table>\n<table class=\"totals\">");
     sales_buf_adds(&b, "<tr><th>Total fără TVA</th><td class=\"n\">");
-    money(&b, jint(p, "net_minor"), cur);
+    sales_html_money(&b, jint(p, "net_minor"), cur);
     sales_buf_adds(&b, "</td></tr>");
 
     json_array_foreach(json_object_get(p, "vat"), i, vat) {
         sales_buf_adds(&b, "<tr><th>TVA ");
-        percent(&b, jint(vat, "rate_bp"));
+        sales_html_percent(&b, jint(vat, "rate_bp"));
         sales_buf_adds(&b, " la ");
-        money(&b, jint(vat, "net_minor"), cur);
+        sales_html_money(&b, jint(vat, "net_minor"), cur);
         sales_buf_adds(&b, "</th><td class=\"n\">");
-        money(&b, jint(vat, "vat_minor"), cur);
+        sales_html_money(&b, jint(vat, "vat_minor"), cur);
         sales_buf_adds(&b, "</td></tr>");
     }
 
     sales_buf_adds(&b, "<tr><th>Total TVA</th><td class=\"n\">");
-    money(&b, jint(p, "vat_minor"), cur);
+    sales_html_money(&b, jint(p, "vat_minor"), cur);
     sales_buf_adds(&b, "</td></tr>");
 
     sales_buf_adds(&b, "<tr><th>Total de plată</th><td class=\"n\"><strong>");
-    money(&b, jint(p, "gross_minor"), cur);
+    sales_html_money(&b, jint(p, "gross_minor"), cur);
     sales_buf_adds(&b, "</strong></td></tr></table>\n");
 
     /* notes are the AE's own and never reach the client's page */
-    section(&b, "Termeni", jstr(p, "terms"));
+    sales_html_section(&b, "Termeni", jstr(p, "terms"));
 
     /* The client's own page offers the answer while one is possible; a
      * POST, never a GET, since link scanners fetch every link. */
@@ -374,19 +397,12 @@ sales_proposal_html(json_t *p, json_t *client, json_t *seller,
 
         } else {
             sales_buf_adds(&b, "<p class=\"status\">Status: ");
-            html(&b, status);
+            sales_html(&b, status);
             sales_buf_adds(&b, "</p>\n");
         }
     }
 
-    sales_buf_adds(&b, "</body></html>\n");
-
-    if (b.failed) {
-        sales_buf_free(&b);
-        return NULL;
-    }
-
-    return b.data;
+    return sales_html_foot(&b);
 }
 
 

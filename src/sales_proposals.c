@@ -16,7 +16,7 @@
 
 static const char *const  proposal_states[] = {
     "draft", "sent", "viewed", "accepted", "rejected", "expired",
-    "superseded", NULL
+    "superseded", "converted", NULL
 };
 
 static int proposal_derive(sales_ctx_t *ctx, json_t *before, json_t *merged,
@@ -75,6 +75,8 @@ static const sales_field_t  proposal_fields[] = {
       NULL, 0, 0 },
     { "decided_by_recipient_id", SALES_F_INT, SALES_F_READONLY, 0, 0, NULL,
       NULL, NULL, 0, 0 },
+    { "converted_at", SALES_F_TIME, SALES_F_READONLY, 0, 0, NULL, NULL, NULL,
+      0, 0 },
     { NULL, 0, 0, 0, 0, NULL, NULL, NULL, 0, 0 }
 };
 
@@ -175,349 +177,28 @@ proposal_derive(sales_ctx_t *ctx, json_t *before, json_t *merged,
 
 /* --- lines ------------------------------------------------------------ */
 
-static int
-line_error(sales_ctx_t *ctx, size_t i, const char *field, const char *detail)
-{
-    char  name[64];
-
-    snprintf(name, sizeof(name), "lines/%zu/%s", i, field);
-    return sales_field_error(ctx, name, "%s", detail);
-}
-
-
-static int
-check_int_field(sales_ctx_t *ctx, json_t *line, size_t i, const char *field,
-    int64_t min, int64_t max, int required)
-{
-    json_t  *v = json_object_get(line, field);
-    char     detail[96];
-
-    if (v == NULL || json_is_null(v)) {
-        return required ? line_error(ctx, i, field, "is required") : 0;
-    }
-
-    if (!json_is_integer(v) || json_integer_value(v) < min
-        || json_integer_value(v) > max)
-    {
-        snprintf(detail, sizeof(detail), "must be a whole number from %lld "
-                 "to %lld", (long long) min, (long long) max);
-        return line_error(ctx, i, field, detail);
-    }
-
-    return 0;
-}
-
-
-static int
-check_text_field(sales_ctx_t *ctx, json_t *line, size_t i, const char *field,
-    size_t max)
-{
-    json_t  *v = json_object_get(line, field);
-
-    if (v == NULL || json_is_null(v)) {
-        return 0;
-    }
-
-    if (!json_is_string(v) || json_string_length(v) == 0
-        || sales_utf8_chars(json_string_value(v), json_string_length(v))
-           > max)
-    {
-        char  detail[64];
-
-        snprintf(detail, sizeof(detail), "must be a string of 1 to %zu "
-                 "characters", max);
-        return line_error(ctx, i, field, detail);
-    }
-
-    return 0;
-}
-
-
-/* The shape of each line; prices come after. */
-static int
-check_lines(sales_ctx_t *ctx, json_t *lines)
-{
-    static const char *const  known[] = {
-        "product_id", "quantity", "description", "unit_price_minor",
-        "discount_bp", "override_reason", NULL
-    };
-
-    const char  *key;
-    json_t      *line, *v;
-    size_t       i;
-    int          k;
-
-    if (!json_is_array(lines) || json_array_size(lines) == 0
-        || json_array_size(lines) > MAX_LINES)
-    {
-        return sales_field_error(ctx, "lines", "must be an array of 1 to %d "
-                                 "lines", MAX_LINES);
-    }
-
-    json_array_foreach(lines, i, line) {
-        if (!json_is_object(line)) {
-            char  name[32];
-
-            snprintf(name, sizeof(name), "lines/%zu", i);
-            sales_field_error(ctx, name, "must be an object");
-            continue;
-        }
-
-        json_object_foreach(line, key, v) {
-            for (k = 0; known[k]; k++) {
-                if (strcmp(known[k], key) == 0) {
-                    break;
-                }
-            }
-            if (known[k] == NULL) {
-                line_error(ctx, i, key, "unknown field");
-            }
-        }
-
-        check_int_field(ctx, line, i, "product_id", 1, INT64_MAX, 1);
-        check_int_field(ctx, line, i, "quantity", 1, 1000000000, 1);
-        check_int_field(ctx, line, i, "unit_price_minor", 0,
-                        1000000000000LL, 0);
-        check_int_field(ctx, line, i, "discount_bp", 1, 10000, 0);
-        check_text_field(ctx, line, i, "description", 1000);
-        check_text_field(ctx, line, i, "override_reason", 500);
-
-        if ((json_object_get(line, "unit_price_minor")
-             && !json_is_null(json_object_get(line, "unit_price_minor")))
-            || (json_object_get(line, "discount_bp")
-                && !json_is_null(json_object_get(line, "discount_bp"))))
-        {
-            if (!json_is_string(json_object_get(line, "override_reason"))) {
-                line_error(ctx, i, "override_reason", "is required when the "
-                           "price is overridden or discounted");
-            }
-        }
-    }
-
-    return json_array_size(ctx->errors) ? -1 : 0;
-}
-
-
-static int
-product_name(sales_ctx_t *ctx, int64_t id, char *out, size_t size)
-{
-    sqlite3_stmt  *st;
-    int            rc;
-
-    st = sales_prepare(ctx, "SELECT name FROM products WHERE id = ?");
-    if (st == NULL) {
-        return -1;
-    }
-
-    sqlite3_bind_int64(st, 1, id);
-    rc = sqlite3_step(st);
-
-    if (rc == SQLITE_ROW) {
-        snprintf(out, size, "%s", sqlite3_column_text(st, 0));
-    }
-
-    sales_finish(st);
-    return rc == SQLITE_ROW ? 0 : -1;
-}
-
-
-/*
- * Prices the lines through the price check and writes them; the totals
- * are the sums of the lines, VAT grouped by rate. Answers the totals in
- * *totals (net_minor, vat_minor, gross_minor, vat).
- */
+/* Prices the lines and stores them with the totals. */
 static int
 price_and_store_lines(sales_ctx_t *ctx, int64_t proposal_id,
     int64_t client_id, const char *currency, json_t *lines,
-    const char *price_date, json_t **totals)
+    const char *price_date)
 {
-    sales_price_client_t   pc;
-    sqlite3_stmt          *st;
-    json_t                *line, *priced, *vats, *vat = NULL;
-    int64_t                net_total = 0, vat_total = 0;
-    size_t                 i, k;
-    char                   prefix[32], name[201];
+    json_t  *priced, *totals;
+    int      rc;
 
-    *totals = NULL;
-
-    if (sales_price_client_load(ctx, client_id, &pc) != 0) {
+    if (sales_lines_price(ctx, client_id, currency, "opportunity_id", lines,
+                          price_date, &priced, &totals) != 0)
+    {
         return -1;
     }
 
-    if (strcmp(pc.currency, currency) != 0) {
-        return sales_field_error(ctx, "opportunity_id", "the opportunity is "
-                                 "in another currency than the client");
-    }
+    rc = sales_rows_replace(ctx, "proposal_lines", "proposal_id",
+                            proposal_id, sales_priced_columns, priced) == 0
+         && sales_totals_store(ctx, "proposals", proposal_id, totals) == 0;
 
-    st = sales_prepare(ctx, "DELETE FROM proposal_lines WHERE proposal_id = ?");
-    if (st == NULL) {
-        return -1;
-    }
-
-    sqlite3_bind_int64(st, 1, proposal_id);
-    if (sales_step_done(ctx, st) != 0) {
-        return -1;
-    }
-
-    vats = json_array();
-
-    json_array_foreach(lines, i, line) {
-        json_t   *unit_v = json_object_get(line, "unit_price_minor");
-        json_t   *disc_v = json_object_get(line, "discount_bp");
-        json_t   *desc = json_object_get(line, "description");
-        int64_t   product = jint(line, "product_id");
-        int64_t   qty = jint(line, "quantity");
-        int64_t   unit, loyalty, disc, rate, net, vatm;
-        char     *snapshot;
-        int       has_unit = unit_v && !json_is_null(unit_v);
-
-        snprintf(prefix, sizeof(prefix), "lines/%zu/", i);
-
-        if (sales_price_line(ctx, &pc, product, qty, price_date, prefix,
-                             &priced) != 0)
-        {
-            if (json_array_size(ctx->errors) == 0) {
-                json_decref(vats);
-                return -1;
-            }
-            continue;
-        }
-
-        /* The override: the AE's unit price (no loyalty discount on top
-         * of a negotiated price) and/or an extra discount. */
-        unit = has_unit ? json_integer_value(unit_v)
-                        : jint(priced, "list_unit_price_minor");
-        loyalty = has_unit ? 0 : pc.discount_bp;
-        disc = disc_v && !json_is_null(disc_v) ? json_integer_value(disc_v)
-                                                : 0;
-        rate = jint(json_object_get(priced, "vat"), "rate_bp");
-
-        if (sales_line_amounts(unit, qty, loyalty, disc, rate, &net, &vatm)
-            != 0)
-        {
-            json_decref(priced);
-            line_error(ctx, i, "quantity", "the amount is too large");
-            continue;
-        }
-
-        if (desc == NULL || json_is_null(desc)) {
-            if (product_name(ctx, product, name, sizeof(name)) != 0) {
-                json_decref(priced);
-                json_decref(vats);
-                return sales_db_error(ctx, "reading a product");
-            }
-        } else {
-            snprintf(name, sizeof(name), "%s", json_string_value(desc));
-        }
-
-        snapshot = json_dumps(priced, JSON_COMPACT | JSON_SORT_KEYS);
-
-        st = sales_prepare(ctx,
-            "INSERT INTO proposal_lines (proposal_id, position, product_id,"
-            " description, quantity, list_unit_price_minor, unit_price_minor,"
-            " discount_bp, override_reason, price_check, rate_bp, net_minor,"
-            " vat_minor, gross_minor)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-
-        if (st == NULL || snapshot == NULL) {
-            free(snapshot);
-            sales_finish(st);
-            json_decref(priced);
-            json_decref(vats);
-            return st ? sales_fail(ctx, 500, "internal", "out of memory")
-                      : -1;
-        }
-
-        sqlite3_bind_int64(st, 1, proposal_id);
-        sqlite3_bind_int64(st, 2, (int64_t) i + 1);
-        sqlite3_bind_int64(st, 3, product);
-        sqlite3_bind_text(st, 4, name, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 5, qty);
-        sqlite3_bind_int64(st, 6, jint(priced, "list_unit_price_minor"));
-        sales_bind_json(st, 7, unit_v ? unit_v : json_null());
-        sales_bind_json(st, 8, disc_v ? disc_v : json_null());
-        sales_bind_json(st, 9, json_object_get(line, "override_reason")
-                               ? json_object_get(line, "override_reason")
-                               : json_null());
-        sqlite3_bind_text(st, 10, snapshot, -1, free);
-        sqlite3_bind_int64(st, 11, rate);
-        sqlite3_bind_int64(st, 12, net);
-        sqlite3_bind_int64(st, 13, vatm);
-        sqlite3_bind_int64(st, 14, net + vatm);
-
-        json_decref(priced);
-
-        if (sales_step_done(ctx, st) != 0) {
-            json_decref(vats);
-            return -1;
-        }
-
-        if (__builtin_add_overflow(net_total, net, &net_total)
-            || __builtin_add_overflow(vat_total, vatm, &vat_total)
-            || net_total > INT64_MAX - vat_total)
-        {
-            json_decref(vats);
-            line_error(ctx, i, "quantity", "the proposal's total is too "
-                       "large");
-            return -1;
-        }
-
-        json_array_foreach(vats, k, vat) {
-            if (jint(vat, "rate_bp") == rate) {
-                break;
-            }
-        }
-
-        if (k == json_array_size(vats) || vat == NULL) {
-            vat = json_pack("{s:I, s:I, s:I}", "rate_bp", (json_int_t) rate,
-                            "net_minor", (json_int_t) 0,
-                            "vat_minor", (json_int_t) 0);
-            json_array_append_new(vats, vat);
-        }
-
-        json_object_set_new(vat, "net_minor",
-                            json_integer(jint(vat, "net_minor") + net));
-        json_object_set_new(vat, "vat_minor",
-                            json_integer(jint(vat, "vat_minor") + vatm));
-    }
-
-    if (json_array_size(ctx->errors)) {
-        json_decref(vats);
-        return -1;
-    }
-
-    *totals = json_pack("{s:I, s:I, s:I, s:o}", "net_minor",
-                        (json_int_t) net_total, "vat_minor",
-                        (json_int_t) vat_total, "gross_minor",
-                        (json_int_t) (net_total + vat_total), "vat", vats);
-    return 0;
-}
-
-
-static int
-store_totals(sales_ctx_t *ctx, int64_t id, json_t *totals)
-{
-    sqlite3_stmt  *st;
-    char          *vat;
-
-    vat = json_dumps(json_object_get(totals, "vat"), JSON_COMPACT);
-
-    st = sales_prepare(ctx, "UPDATE proposals SET net_minor = ?,"
-                            " vat_minor = ?, gross_minor = ?,"
-                            " vat_breakdown = ? WHERE id = ?");
-    if (st == NULL || vat == NULL) {
-        free(vat);
-        sales_finish(st);
-        return st ? sales_fail(ctx, 500, "internal", "out of memory") : -1;
-    }
-
-    sqlite3_bind_int64(st, 1, jint(totals, "net_minor"));
-    sqlite3_bind_int64(st, 2, jint(totals, "vat_minor"));
-    sqlite3_bind_int64(st, 3, jint(totals, "gross_minor"));
-    sqlite3_bind_text(st, 4, vat, -1, free);
-    sqlite3_bind_int64(st, 5, id);
-
-    return sales_step_done(ctx, st);
+    json_decref(priced);
+    json_decref(totals);
+    return rc ? 0 : -1;
 }
 
 
@@ -545,60 +226,13 @@ effective_status(sales_ctx_t *ctx, json_t *p)
 static int
 add_lines(sales_ctx_t *ctx, json_t *p)
 {
-    sqlite3_stmt  *st;
-    json_t        *lines = json_array();
-    int            rc;
+    json_t  *lines;
 
-    st = sales_prepare(ctx, "SELECT id, position, product_id, description,"
-                            " quantity, list_unit_price_minor,"
-                            " unit_price_minor, discount_bp, override_reason,"
-                            " price_check, rate_bp, net_minor, vat_minor,"
-                            " gross_minor FROM proposal_lines"
-                            " WHERE proposal_id = ? ORDER BY position");
-    if (st == NULL) {
-        json_decref(lines);
+    if (sales_rows_load(ctx, "proposal_lines", "proposal_id", jint(p, "id"),
+                        sales_priced_columns, sales_json_columns, &lines)
+        != 0)
+    {
         return -1;
-    }
-
-    sqlite3_bind_int64(st, 1, jint(p, "id"));
-
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t  *l, *check;
-
-        check = json_loads((const char *) sqlite3_column_text(st, 9), 0, NULL);
-
-#define OPT_INT(i) (sqlite3_column_type(st, i) == SQLITE_NULL ? json_null()  \
-                    : json_integer(sqlite3_column_int64(st, i)))
-
-        l = json_pack("{s:I, s:I, s:I, s:s, s:I, s:I, s:o, s:o, s:s?, s:o,"
-                      " s:I, s:I, s:I, s:I}",
-                      "id", (json_int_t) sqlite3_column_int64(st, 0),
-                      "position", (json_int_t) sqlite3_column_int64(st, 1),
-                      "product_id", (json_int_t) sqlite3_column_int64(st, 2),
-                      "description", (const char *) sqlite3_column_text(st, 3),
-                      "quantity", (json_int_t) sqlite3_column_int64(st, 4),
-                      "list_unit_price_minor",
-                      (json_int_t) sqlite3_column_int64(st, 5),
-                      "unit_price_minor", OPT_INT(6),
-                      "discount_bp", OPT_INT(7),
-                      "override_reason",
-                      (const char *) sqlite3_column_text(st, 8),
-                      "price_check", check ? check : json_object(),
-                      "rate_bp", (json_int_t) sqlite3_column_int64(st, 10),
-                      "net_minor", (json_int_t) sqlite3_column_int64(st, 11),
-                      "vat_minor", (json_int_t) sqlite3_column_int64(st, 12),
-                      "gross_minor",
-                      (json_int_t) sqlite3_column_int64(st, 13));
-#undef OPT_INT
-
-        json_array_append_new(lines, l);
-    }
-
-    sales_finish(st);
-
-    if (rc != SQLITE_DONE) {
-        json_decref(lines);
-        return sales_db_error(ctx, "reading proposal lines");
     }
 
     json_object_set_new(p, "lines", lines);
@@ -611,27 +245,9 @@ add_lines(sales_ctx_t *ctx, json_t *p)
 static int
 proposal_finish(sales_ctx_t *ctx, json_t *p)
 {
-    json_t  *vat;
-    char    *text;
-
-    text = NULL;
-    {
-        sqlite3_stmt  *st = sales_prepare(ctx, "SELECT vat_breakdown FROM"
-                                               " proposals WHERE id = ?");
-        if (st == NULL) {
-            return -1;
-        }
-
-        sqlite3_bind_int64(st, 1, jint(p, "id"));
-        if (sqlite3_step(st) == SQLITE_ROW) {
-            text = strdup((const char *) sqlite3_column_text(st, 0));
-        }
-        sales_finish(st);
+    if (sales_vat_breakdown_load(ctx, "proposals", p) != 0) {
+        return -1;
     }
-
-    vat = text ? json_loads(text, 0, NULL) : NULL;
-    free(text);
-    json_object_set_new(p, "vat", vat ? vat : json_array());
 
     effective_status(ctx, p);
     return add_lines(ctx, p);
@@ -681,50 +297,12 @@ emit(sales_ctx_t *ctx, const char *type, json_t *p, json_t *extra)
 
 /* --- writing ---------------------------------------------------------- */
 
-static int64_t
-next_number(sales_ctx_t *ctx, const char *prefix, char *out, size_t size)
-{
-    sqlite3_stmt  *st;
-    char           series[16], year[5];
-    int64_t        n = -1;
-
-    sales_date_of(ctx->now_ms, series);
-    memcpy(year, series, 4);
-    year[4] = '\0';
-    snprintf(series, sizeof(series), "%.4s-%s", prefix, year);
-
-    /* Taken inside the request's transaction: a failed request gives its
-     * number back, so the series has no gaps. */
-    st = sales_prepare(ctx, "INSERT INTO number_series (name, last)"
-                            " VALUES (?, 1) ON CONFLICT (name)"
-                            " DO UPDATE SET last = last + 1 RETURNING last");
-    if (st == NULL) {
-        return -1;
-    }
-
-    sqlite3_bind_text(st, 1, series, -1, SQLITE_TRANSIENT);
-
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        n = sqlite3_column_int64(st, 0);
-    }
-
-    sales_finish(st);
-
-    if (n < 0) {
-        return sales_db_error(ctx, "numbering");
-    }
-
-    snprintf(out, size, "%s-%04lld", series, (long long) n);
-    return n;
-}
-
-
 int
 sales_proposals_create(sales_ctx_t *ctx, json_t *body, json_t **out)
 {
-    json_t   *scalars, *values, *lines, *totals;
+    json_t   *scalars, *values, *lines;
     int64_t   id;
-    char      number[64];
+    char      number[64], series[32], today[11];
     int       rc;
 
     lines = json_object_get(body, "lines");
@@ -737,7 +315,7 @@ sales_proposals_create(sales_ctx_t *ctx, json_t *body, json_t **out)
     if (lines == NULL) {
         sales_field_error(ctx, "lines", "is required");
     } else {
-        check_lines(ctx, lines);
+        sales_lines_check(ctx, lines);
     }
 
     if (rc != 0 || json_array_size(ctx->errors)) {
@@ -746,7 +324,11 @@ sales_proposals_create(sales_ctx_t *ctx, json_t *body, json_t **out)
                                             : -1;
     }
 
-    if (next_number(ctx, "PRO", number, sizeof(number)) < 0) {
+    sales_date_of(ctx->now_ms, today);
+
+    if (sales_number_take(ctx, "PRO", today, 4, series, sizeof(series),
+                          number, sizeof(number)) < 0)
+    {
         json_decref(values);
         return -1;
     }
@@ -761,16 +343,13 @@ sales_proposals_create(sales_ctx_t *ctx, json_t *body, json_t **out)
 
     rc = price_and_store_lines(ctx, id, jint(values, "client_id"),
                                jstr(values, "currency"), lines,
-                               jstr(values, "price_date"), &totals);
+                               jstr(values, "price_date"));
 
     if (rc != 0) {
         json_decref(values);
         return json_array_size(ctx->errors) ? sales_validation_failed(ctx)
                                             : -1;
     }
-
-    rc = store_totals(ctx, id, totals);
-    json_decref(totals);
 
     /* The first proposal brings its opportunity to the proposal stage. */
     if (rc == 0) {
@@ -805,22 +384,7 @@ static int
 require_status(sales_ctx_t *ctx, json_t *p, const char *allowed,
     const char *action)
 {
-    const char  *status = jstr(p, "status");
-    char         list[96];
-
-    snprintf(list, sizeof(list), ",%s,", allowed);
-
-    {
-        char  key[24];
-
-        snprintf(key, sizeof(key), ",%s,", status);
-        if (strstr(list, key)) {
-            return 0;
-        }
-    }
-
-    return sales_fail(ctx, 409, "conflict", "a %s proposal cannot be %s",
-                      status, action);
+    return sales_require_status(ctx, p, "proposal", allowed, action);
 }
 
 
@@ -828,7 +392,6 @@ int
 sales_proposals_update(sales_ctx_t *ctx, json_t *body, json_t **out)
 {
     json_t      *before, *scalars, *changes = NULL, *diff = NULL, *lines;
-    json_t      *totals = NULL;
     const char  *price_date;
     int64_t      id = ctx->ids[0];
     int          rc = -1, reprice;
@@ -857,7 +420,7 @@ sales_proposals_update(sales_ctx_t *ctx, json_t *body, json_t **out)
     json_decref(scalars);
 
     if (lines) {
-        check_lines(ctx, lines);
+        sales_lines_check(ctx, lines);
     }
 
     if (rc != 0 || json_array_size(ctx->errors)) {
@@ -876,37 +439,14 @@ sales_proposals_update(sales_ctx_t *ctx, json_t *body, json_t **out)
     reprice = lines != NULL || json_object_get(diff, "price_date") != NULL;
 
     if (reprice) {
-        json_t  *inputs = lines ? json_incref(lines) : json_array();
-        json_t  *old;
-        size_t   i;
-
         /* The stored lines, priced again for a new date. */
-        if (lines == NULL) {
-            json_array_foreach(json_object_get(before, "lines"), i, old) {
-                json_t  *in = json_pack("{s:O, s:O, s:O}",
-                                        "product_id",
-                                        json_object_get(old, "product_id"),
-                                        "quantity",
-                                        json_object_get(old, "quantity"),
-                                        "description",
-                                        json_object_get(old, "description"));
-                const char *keys[] = { "unit_price_minor", "discount_bp",
-                                       "override_reason", NULL };
-                int         k;
-
-                for (k = 0; keys[k]; k++) {
-                    if (!json_is_null(json_object_get(old, keys[k]))) {
-                        json_object_set(in, keys[k],
-                                        json_object_get(old, keys[k]));
-                    }
-                }
-                json_array_append_new(inputs, in);
-            }
-        }
+        json_t  *inputs = lines ? json_incref(lines)
+                                : sales_lines_as_input(json_object_get(before,
+                                                                "lines"));
 
         rc = price_and_store_lines(ctx, id, jint(before, "client_id"),
                                    jstr(before, "currency"), inputs,
-                                   price_date, &totals);
+                                   price_date);
         json_decref(inputs);
 
         if (rc != 0) {
@@ -915,7 +455,6 @@ sales_proposals_update(sales_ctx_t *ctx, json_t *body, json_t **out)
             goto done;
         }
 
-        rc = store_totals(ctx, id, totals);
         json_object_set_new(diff, "lines", json_pack("[s, s]", "replaced",
                                                      "priced again"));
 
@@ -946,7 +485,6 @@ sales_proposals_update(sales_ctx_t *ctx, json_t *body, json_t **out)
 
 done:
 
-    json_decref(totals);
     json_decref(diff);
     json_decref(changes);
     json_decref(before);
@@ -958,27 +496,7 @@ done:
 static int
 set_state(sales_ctx_t *ctx, int64_t id, const char *sql_set, json_t *binds)
 {
-    sales_buf_t    sql = {0};
-    sqlite3_stmt  *st;
-    json_t        *all;
-
-    sales_buf_printf(&sql, "UPDATE proposals SET %s, updated_at = ?,"
-                     " version = version + 1 WHERE id = ?", sql_set);
-
-    st = sql.failed ? NULL : sales_prepare(ctx, sql.data);
-    sales_buf_free(&sql);
-
-    if (st == NULL) {
-        return -1;
-    }
-
-    all = json_copy(binds);
-    json_array_append_new(all, json_integer(ctx->now_ms));
-    json_array_append_new(all, json_integer(id));
-    sales_bind_all(st, all);
-    json_decref(all);
-
-    return sales_step_done(ctx, st);
+    return sales_set_state(ctx, "proposals", id, sql_set, binds);
 }
 
 
@@ -1593,4 +1111,35 @@ done:
     sales_buf_free(&where);
     json_decref(binds);
     return rc;
+}
+
+
+/* --- the sweep -------------------------------------------------------- */
+
+/* Sent or viewed proposals past their validity read as expired without a
+ * write; their proposal.expired event is written here, once each. */
+int
+sales_proposals_sweep(sales_ctx_t *ctx, const char *today)
+{
+    sqlite3_stmt  *st;
+
+    st = sales_prepare(ctx,
+        "SELECT p.id, json_object('proposal', json_object('id', p.id,"
+        " 'number', p.number, 'revision', p.revision,"
+        " 'opportunity_id', p.opportunity_id, 'client_id', p.client_id,"
+        " 'owner_id', p.owner_id, 'status', 'expired',"
+        " 'valid_until', p.valid_until, 'currency', p.currency,"
+        " 'gross_minor', p.gross_minor))"
+        " FROM proposals p WHERE p.status IN ('sent', 'viewed')"
+        " AND p.valid_until < ? AND NOT EXISTS (SELECT 1 FROM outbox o"
+        "  WHERE o.subject_type = 'proposal' AND o.subject_id = p.id"
+        "  AND o.type = 'proposal.expired')"
+        " ORDER BY p.id LIMIT 500");
+    if (st == NULL) {
+        return -1;
+    }
+
+    sqlite3_bind_text(st, 1, today, -1, SQLITE_TRANSIENT);
+
+    return sales_sweep_events(ctx, st, "proposal.expired", "proposal");
 }

@@ -120,6 +120,72 @@ int sales_sort_param(sales_ctx_t *ctx, const sales_sort_t *sorts,
 int sales_like_filter(sales_ctx_t *ctx, const char *column, const char *text,
     sales_buf_t *where, json_t *binds);
 
+
+/* Small readers of JSON objects. */
+static inline const char *
+sales_jstr(json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+static inline int64_t
+sales_jint(json_t *o, const char *key)
+{
+    return json_integer_value(json_object_get(o, key));
+}
+
+
+/* What the documents share (sales_lines.c). */
+int64_t sales_number_take(sales_ctx_t *ctx, const char *prefix,
+    const char *date, int digits, char *series, size_t series_size,
+    char *number, size_t number_size);
+int sales_line_error(sales_ctx_t *ctx, const char *list, size_t i,
+    const char *field, const char *detail);
+int sales_item_int(sales_ctx_t *ctx, json_t *item, const char *list,
+    size_t i, const char *field, int64_t min, int64_t max, int required);
+int sales_item_text(sales_ctx_t *ctx, json_t *item, const char *list,
+    size_t i, const char *field, size_t max);
+int sales_items_shape(sales_ctx_t *ctx, json_t *items, const char *list,
+    size_t max, const char *const *known);
+int sales_lines_check(sales_ctx_t *ctx, json_t *lines);
+json_t *sales_lines_as_input(json_t *lines);
+int sales_lines_price(sales_ctx_t *ctx, int64_t client_id,
+    const char *currency, const char *field, json_t *lines,
+    const char *price_date, json_t **priced, json_t **totals);
+json_t *sales_totals_of(json_t *lines);
+int sales_totals_store(sales_ctx_t *ctx, const char *table, int64_t id,
+    json_t *totals);
+int sales_rows_replace(sales_ctx_t *ctx, const char *table,
+    const char *parent, int64_t id, const char *const *columns,
+    json_t *rows);
+int sales_rows_load(sales_ctx_t *ctx, const char *table, const char *parent,
+    int64_t id, const char *const *columns, const char *const *json_columns,
+    json_t **out);
+extern const char *const  sales_priced_columns[];
+extern const char *const  sales_json_columns[];
+int sales_vat_breakdown_load(sales_ctx_t *ctx, const char *table,
+    json_t *doc);
+int sales_require_status(sales_ctx_t *ctx, json_t *doc, const char *label,
+    const char *allowed, const char *action);
+int sales_set_state(sales_ctx_t *ctx, const char *table, int64_t id,
+    const char *sql_set, json_t *binds);
+int sales_only_fields(sales_ctx_t *ctx, json_t *body,
+    const char *const *known);
+int sales_text_field(sales_ctx_t *ctx, json_t *body, const char *field,
+    size_t max, int required);
+int sales_date_field(sales_ctx_t *ctx, json_t *body, const char *field,
+    int required, int not_future, char *out);
+void sales_date_add_days(const char *date, int64_t days, char *out);
+int64_t sales_days_between(const char *a, const char *b);
+
+/* The sweep of what time changes (sales_sweep.c); each resource's own
+ * step writes its time-based events. */
+int sales_sweep_due(int64_t now_ms);
+int sales_sweep(sales_ctx_t *ctx);
+int sales_sweep_events(sales_ctx_t *ctx, sqlite3_stmt *st, const char *type,
+    const char *subject_type);
+int sales_proposals_sweep(sales_ctx_t *ctx, const char *today);
+
 /* Shared with later resources (sales_opportunities.c). */
 extern const sales_resource_t  sales_opportunities_res;
 int sales_stage_is_open(const char *stage);
@@ -135,6 +201,17 @@ int sales_proposal_load(sales_ctx_t *ctx, int64_t id, json_t **out);
 char *sales_proposal_html(json_t *proposal, json_t *client, json_t *seller,
     const char *answer_action);
 json_t *sales_seller_load(sales_ctx_t *ctx);
+
+/* HTML pieces every printable document is made of (sales_document.c);
+ * each escapes what it is given. */
+void sales_html(sales_buf_t *b, const char *s);
+void sales_html_text(sales_buf_t *b, const char *s);
+void sales_html_money(sales_buf_t *b, int64_t minor, const char *currency);
+void sales_html_percent(sales_buf_t *b, int64_t bp);
+void sales_html_party(sales_buf_t *b, const char *title, json_t *o);
+void sales_html_section(sales_buf_t *b, const char *title, const char *text);
+void sales_html_head(sales_buf_t *b, const char *title);
+char *sales_html_foot(sales_buf_t *b);
 int sales_client_usable(sales_ctx_t *ctx, int64_t client_id,
     const char *field, char *currency);
 int sales_month_range(sales_ctx_t *ctx, const char *month, char *first,

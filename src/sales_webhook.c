@@ -1272,78 +1272,6 @@ fan_out(sales_ctx_t *ctx)
 }
 
 
-/*
- * Proposals that passed their validity while sent or viewed read as
- * expired without a write; their proposal.expired event is written here,
- * once each, by the first cycle of a pool thread and then once a minute.
- */
-#define SWEEP_EVERY_MS  60000
-
-static __thread int64_t  last_sweep;
-
-static int
-expiry_sweep(sales_ctx_t *ctx)
-{
-    sqlite3_stmt  *st;
-    char           today[11];
-
-    if (last_sweep && ctx->now_ms - last_sweep < SWEEP_EVERY_MS) {
-        return 0;
-    }
-
-    sales_date_of(ctx->now_ms, today);
-
-    st = sales_prepare(ctx,
-        "SELECT p.id, json_object('proposal', json_object('id', p.id,"
-        " 'number', p.number, 'revision', p.revision,"
-        " 'opportunity_id', p.opportunity_id, 'client_id', p.client_id,"
-        " 'owner_id', p.owner_id, 'status', 'expired',"
-        " 'valid_until', p.valid_until, 'currency', p.currency,"
-        " 'gross_minor', p.gross_minor))"
-        " FROM proposals p WHERE p.status IN ('sent', 'viewed')"
-        " AND p.valid_until < ? AND NOT EXISTS (SELECT 1 FROM outbox o"
-        "  WHERE o.subject_type = 'proposal' AND o.subject_id = p.id"
-        "  AND o.type = 'proposal.expired')"
-        " ORDER BY p.id LIMIT 500");
-    if (st == NULL) {
-        return -1;
-    }
-
-    sqlite3_bind_text(st, 1, today, -1, SQLITE_TRANSIENT);
-
-    for ( ;; ) {
-        json_t  *data;
-        int64_t  id;
-        int      rc = sqlite3_step(st);
-
-        if (rc == SQLITE_DONE) {
-            break;
-        }
-
-        if (rc != SQLITE_ROW) {
-            sales_finish(st);
-            return sales_db_error(ctx, "sweeping expired proposals");
-        }
-
-        id = sqlite3_column_int64(st, 0);
-        data = json_loads((const char *) sqlite3_column_text(st, 1), 0, NULL);
-
-        rc = data ? sales_event(ctx, "proposal.expired", "proposal", id, data)
-                  : -1;
-        json_decref(data);
-
-        if (rc != 0) {
-            sales_finish(st);
-            return -1;
-        }
-    }
-
-    sales_finish(st);
-    last_sweep = ctx->now_ms;
-    return 0;
-}
-
-
 /* Whether there is anything to do, read without taking the write lock. */
 static int
 work_waiting(sales_ctx_t *ctx)
@@ -1689,9 +1617,7 @@ sales_webhook_cycle(const sales_conf_t *conf, int own_connection,
             goto done;
         }
 
-        if (rc == 0 && last_sweep
-            && ctx.now_ms - last_sweep < SWEEP_EVERY_MS)
-        {
+        if (rc == 0 && !sales_sweep_due(ctx.now_ms)) {
             goto done;
         }
     }
@@ -1709,7 +1635,7 @@ sales_webhook_cycle(const sales_conf_t *conf, int own_connection,
     }
 
     if (max_jobs
-        && (expiry_sweep(&ctx) != 0 || fan_out(&ctx) != 0
+        && (sales_sweep(&ctx) != 0 || fan_out(&ctx) != 0
             || claim(&ctx, max_jobs, jobs, njobs) != 0))
     {
         goto rollback;

@@ -16,7 +16,7 @@ sub snapshot {
     return join ' ', map { $t->sql($_) // 'ERR' }
         'select count(*) from clients',
         'select coalesce(sum(version),0) from clients',
-        'select count(*) from outbox',
+        $SalesTest::OUTBOX_COUNT,
         'select count(*) from audit_log';
 }
 sub outbox_count { $t->sql("select count(*) from outbox where type='$_[0]'") }

@@ -61,7 +61,7 @@ sub snapshot {
         'select coalesce(sum(version),0) from opportunities',
         'select count(*) from opportunity_stage_history',
         'select count(*) from audit_log',
-        'select count(*) from outbox';
+        $SalesTest::OUTBOX_COUNT;
 }
 sub history {
     my ($id, $tok) = @_;

@@ -50,7 +50,7 @@ sub snapshot {
         'select coalesce(sum(version),0) from activities',
         'select coalesce(sum(version),0) from opportunities',
         'select count(*) from audit_log',
-        'select count(*) from outbox';
+        $SalesTest::OUTBOX_COUNT;
 }
 sub mkclient {
     my ($who, $name, %f) = @_;

@@ -14,7 +14,7 @@ my $F = JSON::PP::false;
 
 sub snapshot {
     return join ' ', map { $t->sql($_) // 'ERR' }
-        'select count(*) from audit_log', 'select count(*) from outbox',
+        'select count(*) from audit_log', $SalesTest::OUTBOX_COUNT,
         'select coalesce(sum(version),0) from clients', 'select coalesce(sum(version),0) from price_lists',
         'select coalesce(sum(version),0) from price_list_items', 'select coalesce(sum(version),0) from products';
 }

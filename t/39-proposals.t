@@ -59,7 +59,7 @@ sub snapshot {
         "select group_concat(id || ':' || status) from (select id, status from proposals order by id)",
         'select count(*) from proposal_lines',
         'select count(*) from proposal_recipients',
-        'select count(*) from outbox',
+        $SalesTest::OUTBOX_COUNT,
         'select count(*) from audit_log',
         'select coalesce(sum(version),0) from opportunities',
         'select count(*) from opportunity_stage_history';

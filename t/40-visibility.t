@@ -20,7 +20,7 @@ sub snapshot {
         'select coalesce(sum(version),0) from clients',
         'select count(*) from contacts',
         'select count(*) from audit_log',
-        'select count(*) from outbox';
+        $SalesTest::OUTBOX_COUNT;
 }
 sub ids { [sort { $a <=> $b } map { $_->{id} } @{ $_[0]{json}{items} || [] }] }
 sub sorted { [sort { $a <=> $b } @_] }

@@ -25,7 +25,7 @@ sub snapshot {
         'select count(*) from activities',
         'select coalesce(sum(version),0) from activities',
         'select count(*) from audit_log',
-        'select count(*) from outbox';
+        $SalesTest::OUTBOX_COUNT;
 }
 sub created {
     my ($path, $who, $body) = @_;

@@ -28,7 +28,7 @@ sub snapshot {
         'select coalesce(sum(version),0) from proposals',
         "select group_concat(id || ':' || status) from (select id, status from proposals order by id)",
         'select count(*) from proposal_recipients',
-        'select count(*) from outbox',
+        $SalesTest::OUTBOX_COUNT,
         'select count(*) from audit_log';
 }
 sub rows { $t->sql("select count(*) from proposal_recipients where proposal_id = $_[0]") }

@@ -118,7 +118,7 @@ sub snapshot {
     return join ' ', map { $t->sql($_) // 'ERR' }
         "select group_concat(id || ':' || status || ':' || version || ':' || coalesce(decided_at, '-') || ':'"
             . " || coalesce(decided_by_recipient_id, '-'), ',') from (select * from proposals order by id)",
-        'select count(*) from outbox',
+        $SalesTest::OUTBOX_COUNT,
         'select count(*) from audit_log';
 }
 

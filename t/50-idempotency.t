@@ -13,7 +13,7 @@ sub named { $t->sql("select count(*) from clients where name = '$_[0]'") }
 sub snapshot {
     return join ' ', map { $t->sql($_) // 'ERR' }
         'select count(*) from clients', 'select coalesce(sum(version),0) from clients',
-        'select count(*) from contacts', 'select count(*) from audit_log', 'select count(*) from outbox';
+        'select count(*) from contacts', 'select count(*) from audit_log', $SalesTest::OUTBOX_COUNT;
 }
 sub key { { 'Idempotency-Key' => $_[0] } }
 sub replayed { lc($_[0]{headers}{'idempotent-replayed'} // '') eq 'true' }

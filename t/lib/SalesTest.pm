@@ -22,6 +22,11 @@ our $BUILD = $ENV{SALES_BUILD} // "$ROOT/build";
 our $NGINX = $ENV{SALES_NGINX} // '/usr/sbin/nginx';
 our $JSON  = JSON::PP->new->utf8->canonical->allow_nonref;
 
+# Events of the requests, not of the sweep that writes time-based ones
+# (expiry, overdue) on its own schedule: what "nothing written" counts.
+our $OUTBOX_COUNT = "select count(*) from outbox where type not in"
+    . " ('proposal.expired', 'invoice.overdue', 'contract.expiring', 'contract.renewed')";
+
 my %LIVE;    # nginx masters started and not yet stopped, by PID
 
 my $BAD_LOG = qr/\[alert\]|\[emerg\]|\[crit\]|open socket left|Sanitizer|runtime error:|segfault|exited on signal/;
