@@ -358,6 +358,47 @@ static const char *const  timeline_sources[] = {
     "             'opportunity_id', a.opportunity_id)"
     " FROM activities a WHERE a.client_id = ?1",
 
+    /* The documents of the deal, each at the moment that matters. */
+    "SELECT p.created_at, 'proposal.created', p.id, 'proposal', p.id,"
+    " p.owner_id, p.number || ' rev. ' || p.revision,"
+    " json_object('status', p.status, 'gross_minor', p.gross_minor,"
+    "             'currency', p.currency, 'opportunity_id', p.opportunity_id)"
+    " FROM proposals p WHERE p.client_id = ?1",
+
+    "SELECT o.created_at, 'order.created', o.id, 'order', o.id, o.owner_id,"
+    " o.number,"
+    " json_object('status', o.status, 'gross_minor', o.gross_minor,"
+    "             'currency', o.currency, 'proposal_id', o.proposal_id)"
+    " FROM sales_orders o WHERE o.client_id = ?1",
+
+    "SELECT o.confirmed_at, 'order.confirmed', o.id, 'order', o.id,"
+    " o.confirmed_by, o.number,"
+    " json_object('gross_minor', o.gross_minor, 'currency', o.currency)"
+    " FROM sales_orders o WHERE o.client_id = ?1"
+    " AND o.confirmed_at IS NOT NULL",
+
+    "SELECT f.issued_at, 'proforma.issued', f.id, 'proforma', f.id,"
+    " f.owner_id, f.number,"
+    " json_object('status', f.status, 'gross_minor', f.gross_minor,"
+    "             'currency', f.currency, 'order_id', f.order_id,"
+    "             'proposal_id', f.proposal_id)"
+    " FROM proformas f WHERE f.client_id = ?1 AND f.issued_at IS NOT NULL",
+
+    "SELECT i.issued_at, CASE i.kind WHEN 'credit_note'"
+    "  THEN 'credit_note.issued' ELSE 'invoice.issued' END, i.id,"
+    " CASE i.kind WHEN 'credit_note' THEN 'credit_note' ELSE 'invoice' END,"
+    " i.id, i.issued_by, i.number,"
+    " json_object('kind', i.kind, 'status', i.status,"
+    "             'gross_minor', i.gross_minor, 'currency', i.currency,"
+    "             'due_date', i.due_date, 'credit_of_id', i.credit_of_id)"
+    " FROM invoices i WHERE i.client_id = ?1 AND i.issued_at IS NOT NULL",
+
+    "SELECT p.created_at, 'payment.received', p.id, 'payment', p.id,"
+    " p.recorded_by, p.method || ' ' || p.paid_on,"
+    " json_object('amount_minor', p.amount_minor, 'currency', p.currency,"
+    "             'invoice_id', p.invoice_id, 'paid_on', p.paid_on)"
+    " FROM payments p WHERE p.client_id = ?1",
+
     NULL
 };
 

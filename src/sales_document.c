@@ -298,90 +298,211 @@ sales_html_foot(sales_buf_t *b)
 }
 
 
+/* "· "-joined facts: [[label, value], ...]; a NULL value is left out. */
+static void
+facts(sales_buf_t *b, json_t *list)
+{
+    json_t  *f;
+    size_t   i;
+    int      n = 0;
+
+    sales_buf_adds(b, "<p>");
+
+    json_array_foreach(list, i, f) {
+        const char  *v = json_string_value(json_array_get(f, 1));
+
+        if (v == NULL) {
+            continue;
+        }
+
+        sales_buf_adds(b, n++ ? " · " : "");
+        sales_html(b, json_string_value(json_array_get(f, 0)));
+        sales_buf_adds(b, ": ");
+        sales_html(b, v);
+    }
+
+    sales_buf_adds(b, "</p>\n");
+}
+
+
+static void
+sections(sales_buf_t *b, json_t *list)
+{
+    json_t  *s;
+    size_t   i;
+
+    json_array_foreach(list, i, s) {
+        sales_html_section(b, json_string_value(json_array_get(s, 0)),
+                           json_string_value(json_array_get(s, 1)));
+    }
+}
+
+
+/* minor * rate (RON per unit, "4.9771") in RON minor units, rounded half
+ * away from zero: the RON value of a foreign-currency amount. */
+int64_t
+sales_ron_of(int64_t minor, const char *rate)
+{
+    int64_t  scaled = 0, scale = 1;
+    int      frac = -1;
+
+    for ( ; rate && *rate; rate++) {
+        if (*rate == '.') {
+            frac = 0;
+            continue;
+        }
+        scaled = scaled * 10 + (*rate - '0');
+        if (frac >= 0) {
+            frac++;
+            scale *= 10;
+        }
+    }
+
+    return sales_muldiv(minor, scaled, scale);
+}
+
+
 /*
- * The page. The same renderer serves the AE's copy and, later, the
- * client's public view.
+ * A priced document (proposal, order, proforma, invoice, credit note):
+ * heading, facts, the parties, sections, the lines with their VAT, the
+ * totals per rate (and in RON for a foreign currency at its rate), and
+ * the closing sections. Appends to b.
+ */
+void
+sales_html_document(sales_buf_t *b, const sales_page_t *pg)
+{
+    const char  *cur = jstr(pg->doc, "currency");
+    json_t      *line, *vat;
+    size_t       i;
+
+    sales_buf_adds(b, "<h1>");
+    sales_html(b, pg->heading);
+    sales_buf_adds(b, "</h1>\n");
+    facts(b, pg->facts);
+
+    sales_buf_adds(b, "<div class=\"parties\">");
+    sales_html_party(b, "Furnizor", pg->seller);
+    sales_html_party(b, "Client", pg->client);
+    sales_buf_adds(b, "</div>\n");
+
+    sections(b, pg->before);
+
+    sales_buf_adds(b, "<table><thead><tr><th>#</th><th>Descriere</th>"
+                   "<th class=\"n\">Cant.</th>");
+    if (pg->list_price) {
+        sales_buf_adds(b, "<th class=\"n\">Preț listă</th>");
+    }
+    sales_buf_adds(b, "<th class=\"n\">Valoare netă</th><th class=\"n\">"
+                   "TVA</th><th class=\"n\">Valoare TVA</th>"
+                   "<th class=\"n\">Total</th></tr></thead><tbody>\n");
+
+    json_array_foreach(json_object_get(pg->doc, "lines"), i, line) {
+        sales_buf_printf(b, "<tr><td>%zu</td><td>", i + 1);
+        sales_html(b, jstr(line, "description"));
+
+        if (jstr(line, "override_reason")) {
+            sales_buf_adds(b, "<br><small>");
+            sales_html(b, jstr(line, "override_reason"));
+            sales_buf_adds(b, "</small>");
+        }
+
+        sales_buf_printf(b, "</td><td class=\"n\">%lld</td>",
+                         (long long) jint(line, "quantity"));
+        if (pg->list_price) {
+            sales_buf_adds(b, "<td class=\"n\">");
+            sales_html_money(b, jint(line, "list_unit_price_minor"), cur);
+            sales_buf_adds(b, "</td>");
+        }
+        sales_buf_adds(b, "<td class=\"n\">");
+        sales_html_money(b, jint(line, "net_minor"), cur);
+        sales_buf_adds(b, "</td><td class=\"n\">");
+        sales_html_percent(b, jint(line, "rate_bp"));
+        sales_buf_adds(b, "</td><td class=\"n\">");
+        sales_html_money(b, jint(line, "vat_minor"), cur);
+        sales_buf_adds(b, "</td><td class=\"n\">");
+        sales_html_money(b, jint(line, "gross_minor"), cur);
+        sales_buf_adds(b, "</td></tr>\n");
+    }
+
+    sales_buf_adds(b, "</tbody></table>\n<table class=\"totals\">");
+    sales_buf_adds(b, "<tr><th>Total fără TVA</th><td class=\"n\">");
+    sales_html_money(b, jint(pg->doc, "net_minor"), cur);
+    sales_buf_adds(b, "</td></tr>");
+
+    json_array_foreach(json_object_get(pg->doc, "vat"), i, vat) {
+        sales_buf_adds(b, "<tr><th>TVA ");
+        sales_html_percent(b, jint(vat, "rate_bp"));
+        sales_buf_adds(b, " la ");
+        sales_html_money(b, jint(vat, "net_minor"), cur);
+        sales_buf_adds(b, "</th><td class=\"n\">");
+        sales_html_money(b, jint(vat, "vat_minor"), cur);
+        if (pg->ron_rate) {
+            sales_buf_adds(b, " (");
+            sales_html_money(b, sales_ron_of(jint(vat, "vat_minor"),
+                                             pg->ron_rate), "RON");
+            sales_buf_adds(b, ")");
+        }
+        sales_buf_adds(b, "</td></tr>");
+    }
+
+    sales_buf_adds(b, "<tr><th>Total TVA</th><td class=\"n\">");
+    sales_html_money(b, jint(pg->doc, "vat_minor"), cur);
+    if (pg->ron_rate) {
+        sales_buf_adds(b, " (");
+        sales_html_money(b, sales_ron_of(jint(pg->doc, "vat_minor"),
+                                         pg->ron_rate), "RON");
+        sales_buf_adds(b, ", curs ");
+        sales_html(b, pg->ron_rate);
+        sales_buf_adds(b, " RON/");
+        sales_html(b, cur);
+        sales_buf_adds(b, ")");
+    }
+    sales_buf_adds(b, "</td></tr>");
+
+    sales_buf_adds(b, "<tr><th>Total de plată</th><td class=\"n\"><strong>");
+    sales_html_money(b, jint(pg->doc, "gross_minor"), cur);
+    sales_buf_adds(b, "</strong></td></tr></table>\n");
+
+    sections(b, pg->after);
+}
+
+
+/*
+ * The proposal's page. The same renderer serves the AE's copy and the
+ * client's own page (answer_action non-NULL: with the answer form).
  */
 char *
 sales_proposal_html(json_t *p, json_t *client, json_t *seller,
     const char *answer_action)
 {
     sales_buf_t   b = {0};
-    const char   *cur = jstr(p, "currency");
-    json_t       *line, *vat;
-    size_t        i;
+    sales_page_t  pg;
+    char          heading[96];
+
+    snprintf(heading, sizeof(heading), "Ofertă %s rev. %lld",
+             jstr(p, "number") ? jstr(p, "number") : "",
+             (long long) jint(p, "revision"));
+
+    memset(&pg, 0, sizeof(pg));
+    pg.heading = heading;
+    pg.doc = p;
+    pg.client = client;
+    pg.seller = seller;
+    pg.list_price = 1;
+    pg.facts = json_pack("[[s, s?], [s, s?]]",
+                         "Data prețurilor", jstr(p, "price_date"),
+                         "Valabilă până la", jstr(p, "valid_until"));
+    pg.before = json_pack("[[s, s?]]", "Scrisoare de intenție",
+                          jstr(p, "cover_letter"));
+    /* notes are the AE's own and never reach the client's page */
+    pg.after = json_pack("[[s, s?]]", "Termeni", jstr(p, "terms"));
 
     sales_html_head(&b, jstr(p, "number"));
+    sales_html_document(&b, &pg);
 
-    sales_buf_adds(&b, "<h1>Ofertă ");
-    sales_html(&b, jstr(p, "number"));
-    sales_buf_printf(&b, " rev. %lld</h1>\n<p>Data prețurilor: ",
-                     (long long) jint(p, "revision"));
-    sales_html(&b, jstr(p, "price_date"));
-    sales_buf_adds(&b, " · Valabilă până la: ");
-    sales_html(&b, jstr(p, "valid_until"));
-    sales_buf_adds(&b, "</p>\n<div class=\"parties\">");
-    sales_html_party(&b, "Furnizor", seller);
-    sales_html_party(&b, "Client", client);
-    sales_buf_adds(&b, "</div>\n");
-
-    sales_html_section(&b, "Scrisoare de intenție", jstr(p, "cover_letter"));
-
-    sales_buf_adds(&b, "<table><thead><tr><th>#</th><th>Descriere</th>"
-                   "<th class=\"n\">Cant.</th><th class=\"n\">Preț listă"
-                   "</th><th class=\"n\">Valoare netă</th><th class=\"n\">"
-                   "TVA</th><th class=\"n\">Valoare TVA</th>"
-                   "<th class=\"n\">Total</th></tr></thead><tbody>\n");
-
-    json_array_foreach(json_object_get(p, "lines"), i, line) {
-        sales_buf_printf(&b, "<tr><td>%zu</td><td>", i + 1);
-        sales_html(&b, jstr(line, "description"));
-
-        if (jstr(line, "override_reason")) {
-            sales_buf_adds(&b, "<br><small>");
-            sales_html(&b, jstr(line, "override_reason"));
-            sales_buf_adds(&b, "</small>");
-        }
-
-        sales_buf_printf(&b, "</td><td class=\"n\">%lld</td><td class=\"n\">",
-                         (long long) jint(line, "quantity"));
-        sales_html_money(&b, jint(line, "list_unit_price_minor"), cur);
-        sales_buf_adds(&b, "</td><td class=\"n\">");
-        sales_html_money(&b, jint(line, "net_minor"), cur);
-        sales_buf_adds(&b, "</td><td class=\"n\">");
-        sales_html_percent(&b, jint(line, "rate_bp"));
-        sales_buf_adds(&b, "</td><td class=\"n\">");
-        sales_html_money(&b, jint(line, "vat_minor"), cur);
-        sales_buf_adds(&b, "</td><td class=\"n\">");
-        sales_html_money(&b, jint(line, "gross_minor"), cur);
-        sales_buf_adds(&b, "</td></tr>\n");
-    }
-
-    sales_buf_adds(&b, "</tbody></table>\n<table class=\"totals\">");
-    sales_buf_adds(&b, "<tr><th>Total fără TVA</th><td class=\"n\">");
-    sales_html_money(&b, jint(p, "net_minor"), cur);
-    sales_buf_adds(&b, "</td></tr>");
-
-    json_array_foreach(json_object_get(p, "vat"), i, vat) {
-        sales_buf_adds(&b, "<tr><th>TVA ");
-        sales_html_percent(&b, jint(vat, "rate_bp"));
-        sales_buf_adds(&b, " la ");
-        sales_html_money(&b, jint(vat, "net_minor"), cur);
-        sales_buf_adds(&b, "</th><td class=\"n\">");
-        sales_html_money(&b, jint(vat, "vat_minor"), cur);
-        sales_buf_adds(&b, "</td></tr>");
-    }
-
-    sales_buf_adds(&b, "<tr><th>Total TVA</th><td class=\"n\">");
-    sales_html_money(&b, jint(p, "vat_minor"), cur);
-    sales_buf_adds(&b, "</td></tr>");
-
-    sales_buf_adds(&b, "<tr><th>Total de plată</th><td class=\"n\"><strong>");
-    sales_html_money(&b, jint(p, "gross_minor"), cur);
-    sales_buf_adds(&b, "</strong></td></tr></table>\n");
-
-    /* notes are the AE's own and never reach the client's page */
-    sales_html_section(&b, "Termeni", jstr(p, "terms"));
+    json_decref(pg.facts);
+    json_decref(pg.before);
+    json_decref(pg.after);
 
     /* The client's own page offers the answer while one is possible; a
      * POST, never a GET, since link scanners fetch every link. */
@@ -403,6 +524,65 @@ sales_proposal_html(json_t *p, json_t *client, json_t *seller,
     }
 
     return sales_html_foot(&b);
+}
+
+
+/* The parties of a document's page as they are now: its client and the
+ * seller. */
+int
+sales_page_parties(sales_ctx_t *ctx, sales_page_t *pg)
+{
+    if (sales_load_client_any(ctx, jint(pg->doc, "client_id"), &pg->client)
+        != 0)
+    {
+        return -1;
+    }
+
+    pg->seller = sales_seller_load(ctx);
+    return pg->seller ? 0 : sales_fail(ctx, 500, "internal", "out of memory");
+}
+
+
+/* Everything a page holds is its own. */
+void
+sales_page_free(sales_page_t *pg)
+{
+    json_decref(pg->doc);
+    json_decref(pg->client);
+    json_decref(pg->seller);
+    json_decref(pg->facts);
+    json_decref(pg->before);
+    json_decref(pg->after);
+}
+
+
+/* A priced document's whole page as the answer; the page is released. */
+int
+sales_page_answer(sales_ctx_t *ctx, sales_page_t *pg, json_t **out)
+{
+    sales_buf_t  b = {0};
+
+    sales_html_head(&b, pg->heading);
+    sales_html_document(&b, pg);
+    sales_page_free(pg);
+
+    return sales_answer_html(ctx, sales_html_foot(&b), out);
+}
+
+
+/* Answers a page (malloc'ed; NULL is out of memory) as the request's
+ * text/html body. */
+int
+sales_answer_html(sales_ctx_t *ctx, char *page, json_t **out)
+{
+    if (page == NULL) {
+        return sales_fail(ctx, 500, "internal", "out of memory");
+    }
+
+    ctx->raw_body = page;
+    ctx->raw_type = "text/html; charset=utf-8";
+    *out = NULL;
+    return 200;
 }
 
 
@@ -428,12 +608,5 @@ sales_proposals_document(sales_ctx_t *ctx, json_t *body, json_t **out)
     json_decref(client);
     json_decref(seller);
 
-    if (page == NULL) {
-        return sales_fail(ctx, 500, "internal", "out of memory");
-    }
-
-    ctx->raw_body = page;
-    ctx->raw_type = "text/html; charset=utf-8";
-    *out = NULL;
-    return 200;
+    return sales_answer_html(ctx, page, out);
 }

@@ -863,3 +863,142 @@ sales_days_between(const char *a, const char *b)
            - sales_days_from_civil(atoi(a), (unsigned) atoi(a + 5),
                                    (unsigned) atoi(a + 8));
 }
+
+
+/* --- lists of documents --------------------------------------------------- */
+
+/*
+ * The filters every document list shares: the caller's visibility, owner
+ * (me, team, an id), and the integer filters named in ids on columns
+ * t.<name>. where and binds are filled; 0 or -1 with a 400.
+ */
+int
+sales_doc_filters(sales_ctx_t *ctx, const char *const *ids,
+    sales_buf_t *where, json_t *binds)
+{
+    int64_t  n;
+    int      k;
+
+    sales_scope_sql(ctx, "t.owner_id", where, binds);
+
+    if (sales_owner_filter(ctx, "t.owner_id", where, binds) != 0) {
+        return -1;
+    }
+
+    for (k = 0; ids && ids[k]; k++) {
+        if (sales_param_int(ctx, ids[k], 1, INT64_MAX, &n) != 0) {
+            return -1;
+        }
+        if (n) {
+            sales_buf_printf(where, " AND t.%s = ?", ids[k]);
+            json_array_append_new(binds, json_integer(n));
+        }
+    }
+
+    return 0;
+}
+
+
+/* ?status= as one of states; *status NULL when not given. */
+int
+sales_status_param(sales_ctx_t *ctx, const char *const *states,
+    const char *label, const char **status)
+{
+    const char  *v = sales_param(ctx, "status");
+    char         detail[64];
+    int          k;
+
+    *status = v;
+
+    if (v == NULL) {
+        return 0;
+    }
+
+    for (k = 0; states[k]; k++) {
+        if (strcmp(states[k], v) == 0) {
+            return 0;
+        }
+    }
+
+    snprintf(detail, sizeof(detail), "is not a state of a %s", label);
+    return sales_param_error(ctx, "status", detail);
+}
+
+
+/* round(a * b / c), half away from zero, without overflowing on the way;
+ * c > 0. */
+int64_t
+sales_muldiv(int64_t a, int64_t b, int64_t c)
+{
+    __int128  p = (__int128) a * b;
+    __int128  q = p / c, r = p % c;
+
+    if (r < 0) {
+        r = -r;
+    }
+
+    if (2 * r >= c) {
+        q += p < 0 ? -1 : 1;
+    }
+
+    return (int64_t) q;
+}
+
+
+/* --- a document's fields ----------------------------------------------------- */
+
+/*
+ * Validates a document's own fields from body, leaving out the keys named
+ * in apart (its lines and links, checked by the caller), so one answer
+ * can name every problem. before is the document as shown (update) or
+ * NULL (create); its lines and VAT are not fields. *values as
+ * sales_validate gives it; 0, or -1 with the errors.
+ */
+int
+sales_doc_fields(sales_ctx_t *ctx, const sales_resource_t *res, json_t *body,
+    json_t *before, const char *const *apart, json_t **values)
+{
+    json_t  *scalars = json_deep_copy(body), *shown = NULL;
+    int      k, rc;
+
+    for (k = 0; apart[k]; k++) {
+        json_object_del(scalars, apart[k]);
+    }
+
+    if (before) {
+        shown = json_deep_copy(before);
+        json_object_del(shown, "lines");
+        json_object_del(shown, "vat");
+    }
+
+    rc = sales_validate(ctx, res, scalars, shown, values);
+    json_decref(scalars);
+    json_decref(shown);
+    return rc;
+}
+
+
+/*
+ * The end of a draft's PATCH: lines replaced show in the diff as
+ * lines_note (and give the row a new version even when nothing else
+ * changed); the change is audited and the document answered as shown.
+ */
+int
+sales_draft_updated(sales_ctx_t *ctx, const sales_resource_t *res,
+    int64_t id, json_t *diff, const char *lines_note,
+    int (*load)(sales_ctx_t *ctx, int64_t id, json_t **out), json_t **out)
+{
+    if (lines_note) {
+        json_object_set_new(diff, "lines", json_pack("[s, s]", "replaced",
+                                                     lines_note));
+        if (json_object_size(diff) == 1
+            && sales_set_state(ctx, res->table, id, "id = id", NULL) != 0)
+        {
+            return -1;
+        }
+    }
+
+    return (json_object_size(diff) == 0
+            || sales_audit(ctx, "update", res->object_type, id, diff) == 0)
+           && load(ctx, id, out) == 0 ? 200 : -1;
+}

@@ -569,17 +569,62 @@ sales_prices_quote(sales_ctx_t *ctx, json_t *body, json_t **out)
 /* --- a client's loyalty ----------------------------------------------- */
 
 /*
- * Paid revenue over the trailing 12 months, in a currency. Invoices and
- * payments do not exist yet, so it is 0; invoicing fills this in and the
- * level rule below stays as it is.
+ * Paid revenue over the trailing 12 months, in a currency: what the
+ * client paid (payments dated after the same day a year ago), less what
+ * credit notes in that time owe back (the part of a credit that cancels
+ * an unpaid balance was never paid, so it takes nothing off). Payments of
+ * invoices in another currency count at the invoice's RON rate when the
+ * currency asked for is RON. -1 on a database error.
  */
 static int64_t
 paid_revenue_12m(sales_ctx_t *ctx, int64_t client_id, const char *currency)
 {
-    (void) ctx;
-    (void) client_id;
-    (void) currency;
-    return 0;
+    sqlite3_stmt  *st;
+    int64_t        sum = 0;
+    char           today[11];
+    int            rc;
+
+    sales_date_of(ctx->now_ms, today);
+
+    st = sales_prepare(ctx,
+        "SELECT p.amount_minor, p.currency, i.exchange_rate FROM payments p"
+        " JOIN invoices i ON i.id = p.invoice_id"
+        " WHERE p.client_id = ?1 AND p.paid_on > date(?2, '-12 months')"
+        " AND p.paid_on <= ?2"
+        " UNION ALL SELECT -c.refund_minor, c.currency, c.exchange_rate"
+        " FROM invoices c WHERE c.client_id = ?1 AND c.kind = 'credit_note'"
+        " AND c.status != 'draft' AND c.refund_minor > 0"
+        " AND c.issue_date > date(?2, '-12 months') AND c.issue_date <= ?2");
+    if (st == NULL) {
+        return -1;
+    }
+
+    sqlite3_bind_int64(st, 1, client_id);
+    sqlite3_bind_text(st, 2, today, -1, SQLITE_TRANSIENT);
+
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t      amount = sqlite3_column_int64(st, 0);
+        const char  *cur = (const char *) sqlite3_column_text(st, 1);
+
+        if (strcmp(cur, currency) == 0) {
+            sum += amount;
+
+        } else if (strcmp(currency, "RON") == 0
+                   && sqlite3_column_type(st, 2) != SQLITE_NULL)
+        {
+            sum += sales_ron_of(amount,
+                                (const char *) sqlite3_column_text(st, 2));
+        }
+    }
+
+    sales_finish(st);
+
+    if (rc != SQLITE_DONE) {
+        sales_db_error(ctx, "reading paid revenue");
+        return -1;
+    }
+
+    return sum > 0 ? sum : 0;
 }
 
 
@@ -633,6 +678,19 @@ level_json(sales_ctx_t *ctx, int64_t id)
 }
 
 
+/* Whether the client's level was set by hand: 1, 0, or -1. */
+static int
+level_by_hand(sales_ctx_t *ctx, int64_t client_id)
+{
+    json_t   *binds = json_pack("[I]", (json_int_t) client_id);
+    int64_t   n = sales_count(ctx, "SELECT loyalty_by_hand FROM clients"
+                                   " WHERE id = ?", binds);
+
+    json_decref(binds);
+    return (int) n;
+}
+
+
 int
 sales_clients_loyalty_get(sales_ctx_t *ctx, json_t *body, json_t **out)
 {
@@ -655,6 +713,11 @@ sales_clients_loyalty_get(sales_ctx_t *ctx, json_t *body, json_t **out)
                       : -1;
 
     revenue = paid_revenue_12m(ctx, ctx->ids[0], currency);
+    if (revenue < 0) {
+        json_decref(client);
+        json_decref(level);
+        return -1;
+    }
 
     st = sales_prepare(ctx, "SELECT id, threshold_minor FROM loyalty_levels"
                             " WHERE currency = ? AND threshold_minor > ?"
@@ -683,9 +746,10 @@ sales_clients_loyalty_get(sales_ctx_t *ctx, json_t *body, json_t **out)
     earned_id = sales_loyalty_level_for(ctx, revenue, currency);
     earned = earned_id > 0 ? json_integer(earned_id) : json_null();
 
-    *out = json_pack("{s:I, s:o, s:O, s:I, s:o, s:o}",
+    *out = json_pack("{s:I, s:o, s:b, s:O, s:I, s:o, s:o}",
                      "client_id", (json_int_t) ctx->ids[0],
                      "level", level ? level : json_null(),
+                     "set_by_hand", level_by_hand(ctx, ctx->ids[0]) == 1,
                      "since", json_object_get(client, "loyalty_since"),
                      "paid_revenue_12m_minor", (json_int_t) revenue,
                      "revenue_qualifies_for", earned,
@@ -696,12 +760,194 @@ sales_clients_loyalty_get(sales_ctx_t *ctx, json_t *body, json_t **out)
 }
 
 
+/*
+ * Gives a client a level (0 for none) and records since when, audited
+ * and announced as client.updated with why; nothing when it has it
+ * already. rc: 1 done, 0 failed.
+ */
+static int
+set_level(sales_ctx_t *ctx, json_t *client, int64_t level_id, int by_hand,
+    const char *why)
+{
+    sqlite3_stmt  *st;
+    json_t        *changes, *data, *now;
+    int64_t        id = sales_jint(client, "id");
+    int            rc;
+
+    st = sales_prepare(ctx, "UPDATE clients SET loyalty_by_hand = ?"
+                            " WHERE id = ?");
+    if (st == NULL) {
+        return 0;
+    }
+
+    sqlite3_bind_int(st, 1, by_hand);
+    sqlite3_bind_int64(st, 2, id);
+
+    if (sales_step_done(ctx, st) != 0) {
+        return 0;
+    }
+
+    if (sales_jint(client, "loyalty_level_id") == level_id) {
+        return 1;
+    }
+
+    st = sales_prepare(ctx, "UPDATE clients SET loyalty_level_id = ?,"
+                            " loyalty_since = ?, updated_at = ?,"
+                            " version = version + 1 WHERE id = ?");
+    if (st == NULL) {
+        return 0;
+    }
+
+    if (level_id) {
+        sqlite3_bind_int64(st, 1, level_id);
+        sqlite3_bind_int64(st, 2, ctx->now_ms);
+    }
+    sqlite3_bind_int64(st, 3, ctx->now_ms);
+    sqlite3_bind_int64(st, 4, id);
+
+    changes = json_pack("{s:[Oo]}", "loyalty_level_id",
+                        json_object_get(client, "loyalty_level_id"),
+                        level_id ? json_integer(level_id) : json_null());
+
+    rc = sales_step_done(ctx, st) == 0
+         && sales_audit(ctx, "update", "client", id, changes) == 0
+         && sales_load_client_any(ctx, id, &now) == 0;
+
+    if (rc) {
+        data = json_pack("{s:o, s:O, s:s}", "client", now, "changes",
+                         changes, "reason", why);
+        rc = sales_event(ctx, "client.updated", "client", id, data) == 0;
+        json_decref(data);
+    }
+
+    json_decref(changes);
+    return rc;
+}
+
+
+/*
+ * The level a client's paid revenue earns, now: the one rule, applied
+ * after every payment and credit note of the client and by the daily
+ * review (as payments age out of the 12 months). A level earned by
+ * revenue goes up and down with it; a level set by hand is only raised,
+ * when the revenue earns a higher one.
+ */
+int
+sales_loyalty_refresh(sales_ctx_t *ctx, int64_t client_id)
+{
+    json_t      *client, *level, *better;
+    const char  *currency = "RON";
+    int64_t      revenue, earned;
+    int          rc, by_hand;
+
+    if (sales_load_client_any(ctx, client_id, &client) != 0) {
+        return -1;
+    }
+
+    by_hand = level_by_hand(ctx, client_id);
+    level = level_json(ctx, sales_jint(client, "loyalty_level_id"));
+    if (level) {
+        currency = sales_jstr(level, "currency");
+    }
+
+    revenue = paid_revenue_12m(ctx, client_id, currency);
+    earned = revenue < 0 || by_hand < 0
+             ? -1 : sales_loyalty_level_for(ctx, revenue, currency);
+
+    rc = earned >= 0;
+
+    if (rc && by_hand && level) {
+        better = level_json(ctx, earned);
+        rc = better == NULL
+             || sales_jint(better, "threshold_minor")
+                <= sales_jint(level, "threshold_minor")
+             || set_level(ctx, client, earned, 0, "paid revenue over the "
+                          "last 12 months");
+        json_decref(better);
+
+    } else if (rc) {
+        rc = set_level(ctx, client, earned, 0, "paid revenue over the last "
+                       "12 months");
+    }
+
+    json_decref(level);
+    json_decref(client);
+    return rc ? 0 : -1;
+}
+
+
+/* The daily review: clients that hold a level their revenue earned keep
+ * it only while their revenue of the last 12 months earns it. */
+int
+sales_loyalty_sweep(sales_ctx_t *ctx, const char *today)
+{
+    sqlite3_stmt  *st;
+    json_t        *ids = json_array(), *v;
+    size_t         i;
+    int            rc;
+
+    st = sales_prepare(ctx, "SELECT value FROM settings"
+                            " WHERE key = 'loyalty_reviewed_on'");
+    if (st == NULL) {
+        json_decref(ids);
+        return -1;
+    }
+
+    rc = sqlite3_step(st) == SQLITE_ROW
+         && strcmp((const char *) sqlite3_column_text(st, 0), today) == 0;
+    sales_finish(st);
+
+    if (rc) {
+        json_decref(ids);
+        return 0;
+    }
+
+    st = sales_prepare(ctx, "SELECT id FROM clients"
+                            " WHERE loyalty_level_id IS NOT NULL"
+                            " AND loyalty_by_hand = 0");
+    if (st == NULL) {
+        json_decref(ids);
+        return -1;
+    }
+
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_array_append_new(ids, json_integer(sqlite3_column_int64(st, 0)));
+    }
+    sales_finish(st);
+
+    rc = rc == SQLITE_DONE ? 0 : sales_db_error(ctx, "reading clients");
+
+    json_array_foreach(ids, i, v) {
+        if (rc == 0) {
+            rc = sales_loyalty_refresh(ctx, json_integer_value(v));
+        }
+    }
+
+    json_decref(ids);
+
+    if (rc != 0) {
+        return -1;
+    }
+
+    st = sales_prepare(ctx, "INSERT INTO settings (key, value, updated_at)"
+                            " VALUES ('loyalty_reviewed_on', ?1, ?2)"
+                            " ON CONFLICT (key) DO UPDATE SET value = ?1,"
+                            " updated_at = ?2");
+    if (st == NULL) {
+        return -1;
+    }
+
+    sqlite3_bind_text(st, 1, today, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, ctx->now_ms);
+    return sales_step_done(ctx, st);
+}
+
+
 int
 sales_clients_loyalty_set(sales_ctx_t *ctx, json_t *body, json_t **out)
 {
-    sqlite3_stmt  *st;
     const char    *key;
-    json_t        *client, *v, *level, *changes, *data;
+    json_t        *client, *v, *level;
     int64_t        level_id = 0;
     int            rc;
 
@@ -735,45 +981,8 @@ sales_clients_loyalty_set(sales_ctx_t *ctx, json_t *body, json_t **out)
         return -1;
     }
 
-    if (json_integer_value(json_object_get(client, "loyalty_level_id"))
-        == level_id)
-    {
-        json_decref(client);
-        return sales_clients_loyalty_get(ctx, body, out);
-    }
-
-    st = sales_prepare(ctx, "UPDATE clients SET loyalty_level_id = ?,"
-                            " loyalty_since = ?, updated_at = ?,"
-                            " version = version + 1 WHERE id = ?");
-    if (st == NULL) {
-        json_decref(client);
-        return -1;
-    }
-
-    if (level_id) {
-        sqlite3_bind_int64(st, 1, level_id);
-        sqlite3_bind_int64(st, 2, ctx->now_ms);
-    }
-    sqlite3_bind_int64(st, 3, ctx->now_ms);
-    sqlite3_bind_int64(st, 4, ctx->ids[0]);
-
-    changes = json_pack("{s:[Oo]}", "loyalty_level_id",
-                        json_object_get(client, "loyalty_level_id"),
-                        level_id ? json_integer(level_id) : json_null());
+    rc = set_level(ctx, client, level_id, level_id != 0, "set by hand");
     json_decref(client);
-
-    rc = sales_step_done(ctx, st) == 0
-         && sales_audit(ctx, "update", "client", ctx->ids[0], changes) == 0
-         && sales_client_load(ctx, ctx->ids[0], &client) == 0;
-
-    if (rc) {
-        data = json_pack("{s:o, s:O}", "client", client, "changes", changes);
-        rc = sales_event(ctx, "client.updated", "client", ctx->ids[0], data)
-             == 0;
-        json_decref(data);
-    }
-
-    json_decref(changes);
 
     return rc ? sales_clients_loyalty_get(ctx, body, out) : -1;
 }

@@ -80,6 +80,8 @@ static const sales_field_t  proposal_fields[] = {
     { NULL, 0, 0, 0, 0, NULL, NULL, NULL, 0, 0 }
 };
 
+static const char *const  lines_apart[] = { "lines", NULL };
+
 static const sales_resource_t  proposals_res = {
     "proposals", "proposal", "proposal", proposal_fields, NULL,
     proposal_derive, "/proposals"
@@ -257,17 +259,8 @@ proposal_finish(sales_ctx_t *ctx, json_t *p)
 int
 sales_proposal_load(sales_ctx_t *ctx, int64_t id, json_t **out)
 {
-    int  rc;
-
-    rc = sales_load_owned(ctx, &proposals_res, id, out);
-
-    if (rc == 0 && proposal_finish(ctx, *out) != 0) {
-        json_decref(*out);
-        *out = NULL;
-        return -1;
-    }
-
-    return rc;
+    return sales_load_finished(ctx, &proposals_res, id, 1, proposal_finish,
+                               out);
 }
 
 
@@ -300,17 +293,14 @@ emit(sales_ctx_t *ctx, const char *type, json_t *p, json_t *extra)
 int
 sales_proposals_create(sales_ctx_t *ctx, json_t *body, json_t **out)
 {
-    json_t   *scalars, *values, *lines;
+    json_t   *values, *lines;
     int64_t   id;
     char      number[64], series[32], today[11];
     int       rc;
 
     lines = json_object_get(body, "lines");
-    scalars = json_deep_copy(body);
-    json_object_del(scalars, "lines");
-
-    rc = sales_validate(ctx, &proposals_res, scalars, NULL, &values);
-    json_decref(scalars);
+    rc = sales_doc_fields(ctx, &proposals_res, body, NULL, lines_apart,
+                          &values);
 
     if (lines == NULL) {
         sales_field_error(ctx, "lines", "is required");
@@ -391,7 +381,7 @@ require_status(sales_ctx_t *ctx, json_t *p, const char *allowed,
 int
 sales_proposals_update(sales_ctx_t *ctx, json_t *body, json_t **out)
 {
-    json_t      *before, *scalars, *changes = NULL, *diff = NULL, *lines;
+    json_t      *before, *changes = NULL, *diff = NULL, *lines;
     const char  *price_date;
     int64_t      id = ctx->ids[0];
     int          rc = -1, reprice;
@@ -405,19 +395,8 @@ sales_proposals_update(sales_ctx_t *ctx, json_t *body, json_t **out)
     }
 
     lines = json_object_get(body, "lines");
-    scalars = json_deep_copy(body);
-    json_object_del(scalars, "lines");
-
-    {
-        json_t  *shown = json_deep_copy(before);
-
-        json_object_del(shown, "lines");
-        json_object_del(shown, "vat");
-        rc = sales_validate(ctx, &proposals_res, scalars, shown, &changes);
-        json_decref(shown);
-    }
-
-    json_decref(scalars);
+    rc = sales_doc_fields(ctx, &proposals_res, body, before, lines_apart,
+                          &changes);
 
     if (lines) {
         sales_lines_check(ctx, lines);
@@ -454,34 +433,11 @@ sales_proposals_update(sales_ctx_t *ctx, json_t *body, json_t **out)
                                               : -1;
             goto done;
         }
-
-        json_object_set_new(diff, "lines", json_pack("[s, s]", "replaced",
-                                                     "priced again"));
-
-        if (rc == 0 && json_object_size(diff) == 1) {
-            /* only the lines changed: still a new version */
-            json_t  *now = json_integer(ctx->now_ms);
-
-            rc = sales_set_column(ctx, &proposals_res, id, "updated_at",
-                                  now) == 0 ? 0 : -1;
-            json_decref(now);
-        }
-
-        if (rc != 0) {
-            goto done;
-        }
     }
 
-    rc = -1;
-
-    if ((json_object_size(diff)
-         && sales_audit(ctx, "update", "proposal", id, diff) != 0)
-        || sales_proposal_load(ctx, id, out) != 0)
-    {
-        goto done;
-    }
-
-    rc = 200;
+    rc = sales_draft_updated(ctx, &proposals_res, id, diff,
+                             reprice ? "priced again" : NULL,
+                             sales_proposal_load, out);
 
 done:
 
@@ -998,10 +954,9 @@ sales_proposals_list(sales_ctx_t *ctx, json_t *body, json_t **out)
 
     sales_buf_t   where = {0};
     const char   *status;
-    json_t       *binds = json_array(), *item;
+    json_t       *binds = json_array();
     int64_t       n;
     char          today[11], later[11];
-    size_t        i;
     int           k, rc = -1;
 
     sales_date_of(ctx->now_ms, today);
@@ -1092,19 +1047,8 @@ sales_proposals_list(sales_ctx_t *ctx, json_t *body, json_t **out)
         json_array_append_new(binds, json_string(later));
     }
 
-    if (sales_list(ctx, &proposals_res, NULL, &where, binds, 0, out) != 0) {
-        goto done;
-    }
-
-    json_array_foreach(json_object_get(*out, "items"), i, item) {
-        if (proposal_finish(ctx, item) != 0) {
-            json_decref(*out);
-            *out = NULL;
-            goto done;
-        }
-    }
-
-    rc = 200;
+    rc = sales_list_finished(ctx, &proposals_res, &where, binds, 0, proposal_finish,
+                             out) == 0 ? 200 : -1;
 
 done:
 

@@ -1041,3 +1041,47 @@ done:
     json_decref(before);
     return rc;
 }
+
+
+/* A row as the API shows it: loaded (owned: within the caller's
+ * visibility), then finished by its resource (lines, derived states). */
+int
+sales_load_finished(sales_ctx_t *ctx, const sales_resource_t *res,
+    int64_t id, int owned, sales_finish_pt finish, json_t **out)
+{
+    int  rc = owned ? sales_load_owned(ctx, res, id, out)
+                    : sales_load(ctx, res, id, NULL, NULL, out);
+
+    if (rc == 0 && finish(ctx, *out) != 0) {
+        json_decref(*out);
+        *out = NULL;
+        return -1;
+    }
+
+    return rc;
+}
+
+
+/* A list whose every item is finished as a single row is. */
+int
+sales_list_finished(sales_ctx_t *ctx, const sales_resource_t *res,
+    sales_buf_t *where, json_t *binds, int newest_first,
+    sales_finish_pt finish, json_t **out)
+{
+    json_t  *item;
+    size_t   i;
+
+    if (sales_list(ctx, res, NULL, where, binds, newest_first, out) != 0) {
+        return -1;
+    }
+
+    json_array_foreach(json_object_get(*out, "items"), i, item) {
+        if (finish(ctx, item) != 0) {
+            json_decref(*out);
+            *out = NULL;
+            return -1;
+        }
+    }
+
+    return 0;
+}

@@ -44,6 +44,18 @@ struct sales_field_s {
     int                  has_default;
 };
 
+/* Shorthands for the fields a document shows but never takes. */
+#define SALES_SHOWN(name, type)                                               \
+    { name, type, SALES_F_READONLY, 0, 0, NULL, NULL, NULL, 0, 0 }
+#define SALES_SHOWN_ENUM(name, values)                                        \
+    { name, SALES_F_ENUM, SALES_F_READONLY, 0, 0, values, NULL, NULL, 0, 0 }
+#define SALES_STORED(name)                                                    \
+    { name, SALES_F_STRING, SALES_F_HIDDEN, 0, 0, NULL, NULL, NULL, 0, 0 }
+#define SALES_TEXT(name, max)                                                 \
+    { name, SALES_F_STRING, SALES_F_MULTILINE, 0, max, NULL, NULL, NULL, 0, 0 }
+#define SALES_FIELDS_END                                                      \
+    { NULL, 0, 0, 0, 0, NULL, NULL, NULL, 0, 0 }
+
 typedef struct {
     const char          *column;
     const char          *field;
@@ -97,6 +109,15 @@ int sales_set_column(sales_ctx_t *ctx, const sales_resource_t *res,
 void sales_select_columns(const sales_resource_t *res, const char *alias,
     sales_buf_t *sql);
 json_t *sales_row_json(const sales_resource_t *res, sqlite3_stmt *st);
+
+/* What a resource adds to a row before it is shown. */
+typedef int (*sales_finish_pt)(sales_ctx_t *ctx, json_t *obj);
+
+int sales_load_finished(sales_ctx_t *ctx, const sales_resource_t *res,
+    int64_t id, int owned, sales_finish_pt finish, json_t **out);
+int sales_list_finished(sales_ctx_t *ctx, const sales_resource_t *res,
+    sales_buf_t *where, json_t *binds, int newest_first,
+    sales_finish_pt finish, json_t **out);
 
 /* Lists with a keyset cursor. where is a SQL condition on alias t (no
  * user text inside; values go through binds). */
@@ -176,6 +197,16 @@ int sales_text_field(sales_ctx_t *ctx, json_t *body, const char *field,
 int sales_date_field(sales_ctx_t *ctx, json_t *body, const char *field,
     int required, int not_future, char *out);
 void sales_date_add_days(const char *date, int64_t days, char *out);
+int sales_doc_fields(sales_ctx_t *ctx, const sales_resource_t *res,
+    json_t *body, json_t *before, const char *const *apart, json_t **values);
+int sales_draft_updated(sales_ctx_t *ctx, const sales_resource_t *res,
+    int64_t id, json_t *diff, const char *lines_note,
+    int (*load)(sales_ctx_t *ctx, int64_t id, json_t **out), json_t **out);
+int sales_doc_filters(sales_ctx_t *ctx, const char *const *ids,
+    sales_buf_t *where, json_t *binds);
+int sales_status_param(sales_ctx_t *ctx, const char *const *states,
+    const char *label, const char **status);
+int64_t sales_muldiv(int64_t a, int64_t b, int64_t c);
 int64_t sales_days_between(const char *a, const char *b);
 
 /* The sweep of what time changes (sales_sweep.c); each resource's own
@@ -185,6 +216,26 @@ int sales_sweep(sales_ctx_t *ctx);
 int sales_sweep_events(sales_ctx_t *ctx, sqlite3_stmt *st, const char *type,
     const char *subject_type);
 int sales_proposals_sweep(sales_ctx_t *ctx, const char *today);
+int sales_invoices_sweep(sales_ctx_t *ctx, const char *today);
+int sales_loyalty_sweep(sales_ctx_t *ctx, const char *today);
+
+/* The documents after a proposal (sales_orders.c, sales_proformas.c,
+ * sales_invoices.c). */
+int sales_order_load(sales_ctx_t *ctx, int64_t id, json_t **out);
+int sales_order_load_any(sales_ctx_t *ctx, int64_t id, json_t **out);
+int sales_order_refresh(sales_ctx_t *ctx, int64_t order_id);
+int sales_proforma_load(sales_ctx_t *ctx, int64_t id, json_t **out);
+int sales_invoice_load(sales_ctx_t *ctx, int64_t id, json_t **out);
+int sales_deal_committed(sales_ctx_t *ctx, int64_t order_id,
+    int64_t proposal_id, int64_t except_proforma, int64_t *committed);
+int64_t sales_advance_issue(sales_ctx_t *ctx, json_t *proforma,
+    int64_t amount, json_t *body);
+int64_t sales_invoice_pay(sales_ctx_t *ctx, int64_t invoice_id, json_t *body,
+    int64_t proforma_id);
+int sales_invoices_drop_drafts(sales_ctx_t *ctx, const char *column,
+    int64_t id);
+int sales_payment_get_any(sales_ctx_t *ctx, int64_t id, json_t **out);
+int sales_loyalty_refresh(sales_ctx_t *ctx, int64_t client_id);
 
 /* Shared with later resources (sales_opportunities.c). */
 extern const sales_resource_t  sales_opportunities_res;
@@ -212,6 +263,26 @@ void sales_html_party(sales_buf_t *b, const char *title, json_t *o);
 void sales_html_section(sales_buf_t *b, const char *title, const char *text);
 void sales_html_head(sales_buf_t *b, const char *title);
 char *sales_html_foot(sales_buf_t *b);
+
+typedef struct {
+    /* every json_t here is the page's own: sales_page_free() */
+    const char  *heading;       /* "Factură INV-2026-000001" */
+    json_t      *facts;         /* [[label, value|null], ...] */
+    json_t      *seller;
+    json_t      *client;
+    json_t      *before;        /* [[title, text|null], ...] */
+    json_t      *doc;           /* currency, lines, totals, vat */
+    int          list_price;    /* a list price column */
+    json_t      *after;         /* sections after the totals */
+    const char  *ron_rate;      /* foreign currency: RON per unit */
+} sales_page_t;
+
+void sales_html_document(sales_buf_t *b, const sales_page_t *pg);
+int64_t sales_ron_of(int64_t minor, const char *rate);
+int sales_answer_html(sales_ctx_t *ctx, char *page, json_t **out);
+int sales_page_parties(sales_ctx_t *ctx, sales_page_t *pg);
+void sales_page_free(sales_page_t *pg);
+int sales_page_answer(sales_ctx_t *ctx, sales_page_t *pg, json_t **out);
 int sales_client_usable(sales_ctx_t *ctx, int64_t client_id,
     const char *field, char *currency);
 int sales_month_range(sales_ctx_t *ctx, const char *month, char *first,

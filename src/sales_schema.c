@@ -539,6 +539,10 @@ const char *const sales_migrations[] = {
     "CREATE INDEX proposals_opportunity ON proposals(opportunity_id);"
     "CREATE INDEX proposals_client ON proposals(client_id);"
 
+    /* A level set by hand is not lowered by the revenue rule. */
+    "ALTER TABLE clients ADD COLUMN loyalty_by_hand INTEGER NOT NULL"
+    "  DEFAULT 0;"
+
     "CREATE TABLE sales_orders ("
     "  id INTEGER PRIMARY KEY,"
     "  number TEXT NOT NULL UNIQUE,"

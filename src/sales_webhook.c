@@ -22,7 +22,12 @@ static const char *const event_types[] = {
     "opportunity.stage_changed",
     "proposal.created", "proposal.sent", "proposal.revised",
     "proposal.accepted", "proposal.rejected", "proposal.viewed",
-    "proposal.expired",
+    "proposal.expired", "proposal.converted",
+    "order.created", "order.confirmed", "order.completed",
+    "order.cancelled",
+    "proforma.issued",
+    "invoice.issued", "invoice.paid", "invoice.overdue",
+    "credit_note.issued", "payment.received",
     "webhook.endpoint_disabled",
     NULL
 };
