@@ -1272,6 +1272,7 @@ issue_args(sales_ctx_t *ctx, json_t *body, const char *currency,
 {
     json_t  *rate = json_object_get(body, "exchange_rate");
 
+    sales_date_of(ctx->now_ms, a->issue_date);
     sales_date_field(ctx, body, "issue_date", 0, 1, a->issue_date);
     a->exchange_rate = NULL;
 
@@ -1548,17 +1549,19 @@ sales_invoices_issue(sales_ctx_t *ctx, json_t *body, json_t **out)
     json_t        *inv, *src = NULL, *sel, *lines = NULL, *totals = NULL;
     int            rc = -1;
 
-    if (sales_only_fields(ctx, body, known) != 0) {
-        return sales_validation_failed(ctx);
-    }
-
     if (sales_invoice_load(ctx, ctx->ids[0], &inv) != 0) {
         return -1;
     }
 
     if (sales_require_status(ctx, inv, "invoice", "draft", "issued again")
-        != 0
-        || issue_args(ctx, body, sales_jstr(inv, "currency"), NULL, &a) != 0
+        != 0)
+    {
+        goto done;
+    }
+
+    sales_only_fields(ctx, body, known);
+
+    if (issue_args(ctx, body, sales_jstr(inv, "currency"), NULL, &a) != 0
         || invoice_source(ctx, sales_jint(inv, "order_id"),
                           sales_jint(inv, "proposal_id"), sales_jint(inv,
                                                                      "id"),
@@ -1729,6 +1732,23 @@ sales_invoice_pay(sales_ctx_t *ctx, int64_t invoice_id, json_t *body,
     char           paid_on[11];
     int            k, rc;
 
+    if (invoice_load_any(ctx, invoice_id, &inv) != 0) {
+        return -1;
+    }
+
+    if (strcmp(sales_jstr(inv, "kind"), "credit_note") == 0) {
+        json_decref(inv);
+        return sales_fail(ctx, 409, "conflict", "a credit note is not paid");
+    }
+
+    if (sales_require_status(ctx, inv, "invoice", "issued,partially_paid",
+                             "paid") != 0)
+    {
+        json_decref(inv);
+        return -1;
+    }
+
+    sales_date_of(ctx->now_ms, paid_on);
     sales_only_fields(ctx, body, known);
     sales_date_field(ctx, body, "paid_on", 0, 1, paid_on);
     sales_text_field(ctx, body, "reference", 100, 0);
@@ -1747,26 +1767,6 @@ sales_invoice_pay(sales_ctx_t *ctx, int64_t invoice_id, json_t *body,
             sales_field_error(ctx, "method", "must be one of: bank_transfer, "
                               "card, cash, other");
         }
-    }
-
-    if (json_array_size(ctx->errors)) {
-        return sales_validation_failed(ctx);
-    }
-
-    if (invoice_load_any(ctx, invoice_id, &inv) != 0) {
-        return -1;
-    }
-
-    if (strcmp(sales_jstr(inv, "kind"), "credit_note") == 0) {
-        json_decref(inv);
-        return sales_fail(ctx, 409, "conflict", "a credit note is not paid");
-    }
-
-    if (sales_require_status(ctx, inv, "invoice", "issued,partially_paid",
-                             "paid") != 0)
-    {
-        json_decref(inv);
-        return -1;
     }
 
     balance = balance_of(inv);
