@@ -420,9 +420,10 @@ done:
 }
 
 
-/* The basis given: percent_bp, amount_minor or lines as it asks. */
+/* The basis given: percent_bp, amount_minor or lines as it asks (a field
+ * the request gave, valid or not, is named by its own check). */
 static int
-check_basis(sales_ctx_t *ctx, json_t *merged, json_t *chosen)
+check_basis(sales_ctx_t *ctx, json_t *merged, json_t *chosen, json_t *body)
 {
     static const char *const  known[] = { "line_id", "quantity", NULL };
 
@@ -435,14 +436,16 @@ check_basis(sales_ctx_t *ctx, json_t *merged, json_t *chosen)
     }
 
     if (strcmp(basis, "percent") == 0
-        && !json_is_integer(json_object_get(merged, "percent_bp")))
+        && !json_is_integer(json_object_get(merged, "percent_bp"))
+        && json_object_get(body, "percent_bp") == NULL)
     {
         return sales_field_error(ctx, "percent_bp", "is required for the "
                                  "percent basis");
     }
 
     if (strcmp(basis, "amount") == 0
-        && !json_is_integer(json_object_get(merged, "amount_minor")))
+        && !json_is_integer(json_object_get(merged, "amount_minor"))
+        && json_object_get(body, "amount_minor") == NULL)
     {
         return sales_field_error(ctx, "amount_minor", "is required for the "
                                  "amount basis");
@@ -515,7 +518,7 @@ sales_proformas_create(sales_ctx_t *ctx, json_t *body, json_t **out)
                           "must be an id");
     }
 
-    check_basis(ctx, values, chosen);
+    check_basis(ctx, values, chosen, body);
 
     if (json_object_get(values, "valid_until")) {
         char  today[11];
@@ -614,7 +617,7 @@ sales_proformas_update(sales_ctx_t *ctx, json_t *body, json_t **out)
                        && strcmp(sales_jstr(merged, "basis"), "lines") == 0
                        && json_object_get(changes, "basis") == NULL))
     {
-        check_basis(ctx, merged, chosen);
+        check_basis(ctx, merged, chosen, body);
     } else {
         recompose = 0;
     }
