@@ -116,6 +116,13 @@ int sales_list_sorted(sales_ctx_t *ctx, const sales_resource_t *res,
 int sales_sort_param(sales_ctx_t *ctx, const sales_sort_t *sorts,
     const sales_sort_t **sort, int *desc);
 
+/* List filters (sales_contracts.c): ?name=ID narrows to t.name = ID for
+ * each of ids; ?name= one of values (*out NULL when not given). */
+int sales_id_filters(sales_ctx_t *ctx, const char *const *ids,
+    sales_buf_t *where, json_t *binds);
+int sales_param_enum(sales_ctx_t *ctx, const char *name,
+    const char *const *values, const char *detail, const char **out);
+
 /* Adds " AND column LIKE %text%" on a folded column. */
 int sales_like_filter(sales_ctx_t *ctx, const char *column, const char *text,
     sales_buf_t *where, json_t *binds);
@@ -178,6 +185,11 @@ int sales_date_field(sales_ctx_t *ctx, json_t *body, const char *field,
 void sales_date_add_days(const char *date, int64_t days, char *out);
 int64_t sales_days_between(const char *a, const char *b);
 
+/* An event whose data is {subject_type: doc} and extra's keys
+ * (sales_contracts.c). */
+int sales_document_event(sales_ctx_t *ctx, const char *type,
+    const char *subject_type, json_t *doc, json_t *extra);
+
 /* The sweep of what time changes (sales_sweep.c); each resource's own
  * step writes its time-based events. */
 int sales_sweep_due(int64_t now_ms);
@@ -185,6 +197,12 @@ int sales_sweep(sales_ctx_t *ctx);
 int sales_sweep_events(sales_ctx_t *ctx, sqlite3_stmt *st, const char *type,
     const char *subject_type);
 int sales_proposals_sweep(sales_ctx_t *ctx, const char *today);
+int sales_contracts_sweep(sales_ctx_t *ctx, const char *today);
+
+/* Contracts (sales_contracts.c): the period after start..end of the same
+ * length (whole months stay whole months); outs >= 11. */
+void sales_period_next(const char *start, const char *end, char *next_start,
+    char *next_end);
 
 /* Shared with later resources (sales_opportunities.c). */
 extern const sales_resource_t  sales_opportunities_res;

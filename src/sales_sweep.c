@@ -18,6 +18,7 @@ static __thread int64_t  last_sweep;
 /* Each takes ctx (now_ms is the real time) and today's date. */
 static int (*const sweeps[])(sales_ctx_t *ctx, const char *today) = {
     sales_proposals_sweep,
+    sales_contracts_sweep,
     NULL
 };
 

@@ -23,6 +23,8 @@ static const char *const event_types[] = {
     "proposal.created", "proposal.sent", "proposal.revised",
     "proposal.accepted", "proposal.rejected", "proposal.viewed",
     "proposal.expired",
+    "contract.created", "contract.sent", "contract.signed",
+    "contract.expiring", "contract.terminated", "contract.renewed",
     "webhook.endpoint_disabled",
     NULL
 };
