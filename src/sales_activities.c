@@ -343,6 +343,24 @@ static const char *const  timeline_sources[] = {
     "             'opportunity_id', a.opportunity_id)"
     " FROM activities a WHERE a.client_id = ?1",
 
+    "SELECT k.created_at, 'contract.created', k.id, 'contract', k.id,"
+    " (SELECT a.user_id FROM audit_log a WHERE a.object_type = 'contract'"
+    "  AND a.object_id = k.id AND a.action = 'create'),"
+    " k.title,"
+    " json_object('number', k.number, 'revision', k.revision,"
+    "             'renewal', json(CASE WHEN k.renewal THEN 'true'"
+    "                                  ELSE 'false' END),"
+    "             'value_minor', k.value_minor, 'currency', k.currency,"
+    "             'start_date', k.start_date, 'end_date', k.end_date)"
+    " FROM contracts k WHERE k.client_id = ?1",
+
+    "SELECT k.signed_at, 'contract.signed', k.id, 'contract', k.id,"
+    " k.signed_recorded_by, k.title,"
+    " json_object('number', k.number, 'revision', k.revision,"
+    "             'signed_by', k.signed_by,"
+    "             'document_sha256', k.document_sha256)"
+    " FROM contracts k WHERE k.client_id = ?1 AND k.signed_at IS NOT NULL",
+
     NULL
 };
 
