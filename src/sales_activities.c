@@ -277,33 +277,18 @@ sales_activities_list(sales_ctx_t *ctx, json_t *body, json_t **out)
     sales_buf_t   where = {0};
     const char   *type;
     json_t       *binds = json_array();
-    int64_t       n;
-    int           i, rc = -1;
+    int           rc = -1;
 
     sales_scope_sql(ctx, "c.owner_id", &where, binds);
 
-    for (i = 0; ids[i]; i++) {
-        if (sales_param_int(ctx, ids[i], 1, INT64_MAX, &n) != 0) {
-            goto done;
-        }
-        if (n) {
-            sales_buf_printf(&where, " AND t.%s = ?", ids[i]);
-            json_array_append_new(binds, json_integer(n));
-        }
+    if (sales_id_filters(ctx, ids, &where, binds) != 0
+        || sales_param_enum(ctx, "type", activity_types, "must be call, "
+                            "email, meeting or note", &type) != 0)
+    {
+        goto done;
     }
 
-    type = sales_param(ctx, "type");
     if (type) {
-        for (i = 0; activity_types[i]; i++) {
-            if (strcmp(type, activity_types[i]) == 0) {
-                break;
-            }
-        }
-        if (activity_types[i] == NULL) {
-            sales_param_error(ctx, "type", "must be call, email, meeting or "
-                              "note");
-            goto done;
-        }
         sales_buf_adds(&where, " AND t.type = ?");
         json_array_append_new(binds, json_string(type));
     }
@@ -398,6 +383,24 @@ static const char *const  timeline_sources[] = {
     " json_object('amount_minor', p.amount_minor, 'currency', p.currency,"
     "             'invoice_id', p.invoice_id, 'paid_on', p.paid_on)"
     " FROM payments p WHERE p.client_id = ?1",
+
+    "SELECT k.created_at, 'contract.created', k.id, 'contract', k.id,"
+    " (SELECT a.user_id FROM audit_log a WHERE a.object_type = 'contract'"
+    "  AND a.object_id = k.id AND a.action = 'create'),"
+    " k.title,"
+    " json_object('number', k.number, 'revision', k.revision,"
+    "             'renewal', json(CASE WHEN k.renewal THEN 'true'"
+    "                                  ELSE 'false' END),"
+    "             'value_minor', k.value_minor, 'currency', k.currency,"
+    "             'start_date', k.start_date, 'end_date', k.end_date)"
+    " FROM contracts k WHERE k.client_id = ?1",
+
+    "SELECT k.signed_at, 'contract.signed', k.id, 'contract', k.id,"
+    " k.signed_recorded_by, k.title,"
+    " json_object('number', k.number, 'revision', k.revision,"
+    "             'signed_by', k.signed_by,"
+    "             'document_sha256', k.document_sha256)"
+    " FROM contracts k WHERE k.client_id = ?1 AND k.signed_at IS NOT NULL",
 
     NULL
 };

@@ -137,6 +137,13 @@ int sales_list_sorted(sales_ctx_t *ctx, const sales_resource_t *res,
 int sales_sort_param(sales_ctx_t *ctx, const sales_sort_t *sorts,
     const sales_sort_t **sort, int *desc);
 
+/* List filters (sales_contracts.c): ?name=ID narrows to t.name = ID for
+ * each of ids; ?name= one of values (*out NULL when not given). */
+int sales_id_filters(sales_ctx_t *ctx, const char *const *ids,
+    sales_buf_t *where, json_t *binds);
+int sales_param_enum(sales_ctx_t *ctx, const char *name,
+    const char *const *values, const char *detail, const char **out);
+
 /* Adds " AND column LIKE %text%" on a folded column. */
 int sales_like_filter(sales_ctx_t *ctx, const char *column, const char *text,
     sales_buf_t *where, json_t *binds);
@@ -209,6 +216,11 @@ int sales_status_param(sales_ctx_t *ctx, const char *const *states,
 int64_t sales_muldiv(int64_t a, int64_t b, int64_t c);
 int64_t sales_days_between(const char *a, const char *b);
 
+/* An event whose data is {subject_type: doc} and extra's keys
+ * (sales_contracts.c). */
+int sales_document_event(sales_ctx_t *ctx, const char *type,
+    const char *subject_type, json_t *doc, json_t *extra);
+
 /* The sweep of what time changes (sales_sweep.c); each resource's own
  * step writes its time-based events. */
 int sales_sweep_due(int64_t now_ms);
@@ -236,6 +248,12 @@ int sales_invoices_drop_drafts(sales_ctx_t *ctx, const char *column,
     int64_t id);
 int sales_payment_get_any(sales_ctx_t *ctx, int64_t id, json_t **out);
 int sales_loyalty_refresh(sales_ctx_t *ctx, int64_t client_id);
+int sales_contracts_sweep(sales_ctx_t *ctx, const char *today);
+
+/* Contracts (sales_contracts.c): the period after start..end of the same
+ * length (whole months stay whole months); outs >= 11. */
+void sales_period_next(const char *start, const char *end, char *next_start,
+    char *next_end);
 
 /* Shared with later resources (sales_opportunities.c). */
 extern const sales_resource_t  sales_opportunities_res;

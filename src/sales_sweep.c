@@ -20,6 +20,7 @@ static int (*const sweeps[])(sales_ctx_t *ctx, const char *today) = {
     sales_proposals_sweep,
     sales_invoices_sweep,
     sales_loyalty_sweep,
+    sales_contracts_sweep,
     NULL
 };
 

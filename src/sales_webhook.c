@@ -28,6 +28,8 @@ static const char *const event_types[] = {
     "proforma.issued",
     "invoice.issued", "invoice.paid", "invoice.overdue",
     "credit_note.issued", "payment.received",
+    "contract.created", "contract.sent", "contract.signed",
+    "contract.expiring", "contract.terminated", "contract.renewed",
     "webhook.endpoint_disabled",
     NULL
 };

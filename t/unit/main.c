@@ -45,6 +45,8 @@ main(void)
     test_idem_key_parse();
 
     test_api();
+    test_contract_periods();
+    test_contract_routes();
 
     return done_testing();
 }
