@@ -870,7 +870,6 @@ sales_invoices_create(sales_ctx_t *ctx, json_t *body, json_t **out)
     sel = json_object_get(body, "lines");
 
     draft_fields(ctx, body, NULL, &values);
-    check_selection(ctx, sel);
 
     if ((order_v != NULL) == (prop_v != NULL)) {
         sales_field_error(ctx, order_v ? "proposal_id" : "order_id",
@@ -889,6 +888,8 @@ sales_invoices_create(sales_ctx_t *ctx, json_t *body, json_t **out)
     if (proposal_id && sel) {
         sales_field_error(ctx, "lines", "a proposal is invoiced whole; "
                           "convert it to an order to invoice part of it");
+    } else {
+        check_selection(ctx, sel);
     }
 
     if (json_array_size(ctx->errors)) {
