@@ -31,6 +31,7 @@ main(void)
     test_utf8_clean();
     test_view_tokens();
     test_document();
+    test_money();
     test_webhook();
 
     test_cui();
