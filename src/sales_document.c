@@ -438,8 +438,7 @@ sales_html_document(sales_buf_t *b, const sales_page_t *pg)
         sales_html_money(b, jint(vat, "vat_minor"), cur);
         if (pg->ron_rate) {
             sales_buf_adds(b, " (");
-            sales_html_money(b, sales_ron_of(jint(vat, "vat_minor"),
-                                             pg->ron_rate), "RON");
+            sales_html_money(b, jint(vat, "vat_ron_minor"), "RON");
             sales_buf_adds(b, ")");
         }
         sales_buf_adds(b, "</td></tr>");
@@ -449,8 +448,7 @@ sales_html_document(sales_buf_t *b, const sales_page_t *pg)
     sales_html_money(b, jint(pg->doc, "vat_minor"), cur);
     if (pg->ron_rate) {
         sales_buf_adds(b, " (");
-        sales_html_money(b, sales_ron_of(jint(pg->doc, "vat_minor"),
-                                         pg->ron_rate), "RON");
+        sales_html_money(b, jint(pg->doc, "vat_ron_minor"), "RON");
         sales_buf_adds(b, ", curs ");
         sales_html(b, pg->ron_rate);
         sales_buf_adds(b, " RON/");

@@ -140,18 +140,23 @@ invoice_finish(sales_ctx_t *ctx, json_t *inv)
 
     json_object_set_new(inv, "lines", lines);
 
+    /* The VAT in RON per rate, each rounded once; the total is their sum,
+     * so the figures on the invoice add up. */
     if (rate) {
+        int64_t  ron = 0, r;
+
         json_array_foreach(json_object_get(inv, "vat"), i, vat) {
-            json_object_set_new(vat, "vat_ron_minor",
-                json_integer(sales_ron_of(sales_jint(vat, "vat_minor"),
-                                          rate)));
+            r = sales_ron_of(sales_jint(vat, "vat_minor"), rate);
+            ron += r;
+            json_object_set_new(vat, "vat_ron_minor", json_integer(r));
         }
-        json_object_set_new(inv, "vat_ron_minor",
-            json_integer(sales_ron_of(sales_jint(inv, "vat_minor"), rate)));
+        json_object_set_new(inv, "vat_ron_minor", json_integer(ron));
     }
 
+    /* What was paid beyond the total is owed back, and a credit note says
+     * how much (refund_minor): the balance is never below zero. */
     if (strcmp(sales_jstr(inv, "kind"), "credit_note") == 0
-        || strcmp(status, "draft") == 0)
+        || strcmp(status, "draft") == 0 || balance < 0)
     {
         balance = 0;
     }
@@ -2145,6 +2150,27 @@ credit_lines(sales_ctx_t *ctx, json_t *orig, json_t *selection,
 }
 
 
+/* How many lines of an invoice credit notes have not taken in full:
+ * 0 when it is credited whole; -1 on error. */
+static int64_t
+lines_left(sales_ctx_t *ctx, int64_t invoice_id)
+{
+    json_t   *binds = json_pack("[I]", (json_int_t) invoice_id);
+    int64_t   n;
+
+    n = sales_count(ctx,
+        "SELECT count(*) FROM invoice_lines l WHERE l.invoice_id = ?1 AND"
+        " EXISTS (SELECT 1 FROM (SELECT total(c.quantity) AS q,"
+        "  total(c.net_minor) AS net, total(c.vat_minor) AS vat"
+        "  FROM invoice_lines c JOIN invoices n ON n.id = c.invoice_id"
+        "  WHERE c.credited_line_id = l.id AND n.status != 'draft') x"
+        "  WHERE l.quantity + x.q != 0 OR l.net_minor + x.net != 0"
+        "  OR l.vat_minor + x.vat != 0)", binds);
+    json_decref(binds);
+    return n;
+}
+
+
 /* An advance already deducted by a final invoice cannot be given back
  * before that invoice is: the deduction would then exceed the advance. */
 static int
@@ -2193,7 +2219,7 @@ sales_invoices_credit(sales_ctx_t *ctx, json_t *body, json_t **out)
     issue_args_t   a;
     json_t        *orig, *sel, *lines = NULL, *totals = NULL, *row;
     json_t        *binds, *changes;
-    int64_t        id = -1, amount, outstanding, refund;
+    int64_t        id = -1, amount, outstanding, refund, left;
     const char    *to;
     size_t         i;
     int            rc = -1;
@@ -2240,6 +2266,13 @@ sales_invoices_credit(sales_ctx_t *ctx, json_t *body, json_t **out)
         goto done;
     }
 
+    if (strcmp(a.issue_date, sales_jstr(orig, "issue_date")) < 0) {
+        sales_field_error(ctx, "issue_date", "is before %s, the issue date "
+                          "of the invoice it corrects",
+                          sales_jstr(orig, "issue_date"));
+        goto done;
+    }
+
     totals = sales_totals_of(lines);
 
     row = json_pack("{s:s, s:s, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:I}",
@@ -2271,8 +2304,16 @@ sales_invoices_credit(sales_ctx_t *ctx, json_t *body, json_t **out)
                                                               : 0)
                                   : 0;
 
-    to = sales_jint(orig, "credited_minor") + amount
-         >= sales_jint(orig, "gross_minor") ? "credited"
+    /* Credited when nothing of any line is left; otherwise by money
+     * (a final invoice's lines add up to more than its total, since its
+     * deductions take the advances off). */
+    left = lines_left(ctx, ctx->ids[0]);
+    if (left < 0) {
+        rc = -1;
+        goto done;
+    }
+
+    to = left == 0 ? "credited"
          : sales_jint(orig, "paid_minor") + sales_jint(orig, "credited_minor")
            + amount >= sales_jint(orig, "gross_minor") ? "paid"
          : sales_jint(orig, "paid_minor") > 0 ? "partially_paid" : "issued";
@@ -2319,6 +2360,58 @@ done:
 
 
 /* --- the chain's proof ----------------------------------------------------------- */
+
+/*
+ * A chain has no anchor at its end: the numbers a series gave out
+ * (number_series, taken and given back with the documents) show a
+ * document taken from the end, or a whole series gone.
+ */
+static int
+series_tails(sales_ctx_t *ctx, json_t *series, json_t *problems)
+{
+    sqlite3_stmt  *st;
+    json_t        *s;
+    size_t         i;
+    int            rc;
+
+    st = sales_prepare(ctx, "SELECT name, last FROM number_series"
+                            " WHERE name LIKE 'INV-%' OR name LIKE 'ADV-%'"
+                            " OR name LIKE 'CN-%' ORDER BY name");
+    if (st == NULL) {
+        return -1;
+    }
+
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char  *name = (const char *) sqlite3_column_text(st, 0);
+        int64_t      last = sqlite3_column_int64(st, 1), have = 0;
+        json_t      *found = NULL;
+        char         what[160];
+
+        json_array_foreach(series, i, s) {
+            if (strcmp(sales_jstr(s, "series"), name) == 0) {
+                found = s;
+                have = sales_jint(s, "count");
+                break;
+            }
+        }
+
+        if (last > have) {
+            snprintf(what, sizeof(what), "the series gave out %lld numbers "
+                     "but %lld documents of it are issued: the last are "
+                     "missing", (long long) last, (long long) have);
+            json_array_append_new(problems, json_pack("{s:n, s:s, s:s}",
+                                  "invoice_id", "number", name,
+                                  "problem", what));
+            if (found) {
+                json_object_set_new(found, "intact", json_false());
+            }
+        }
+    }
+
+    sales_finish(st);
+    return rc == SQLITE_DONE ? 0 : sales_db_error(ctx, "reading series");
+}
+
 
 /*
  * GET /invoices/verify: every series read in order proves itself: its
@@ -2442,6 +2535,13 @@ sales_invoices_verify(sales_ctx_t *ctx, json_t *body, json_t **out)
     }
 
 #undef PROBLEM
+
+    if (series_tails(ctx, series, problems) != 0) {
+        json_decref(docs);
+        json_decref(series);
+        json_decref(problems);
+        return -1;
+    }
 
     *out = json_pack("{s:b, s:I, s:o, s:o}", "intact",
                      json_array_size(problems) == 0, "documents",

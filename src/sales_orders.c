@@ -396,7 +396,7 @@ sales_proposals_convert(sales_ctx_t *ctx, json_t *body, json_t **out)
     };
 
     sqlite3_stmt  *st;
-    json_t        *p, *values, *binds, *lines, *data;
+    json_t        *p, *values, *binds, *lines, *data, *from;
     int64_t        id;
     int            rc;
 
@@ -404,7 +404,13 @@ sales_proposals_convert(sales_ctx_t *ctx, json_t *body, json_t **out)
         return sales_validation_failed(ctx);
     }
 
-    if (sales_validate(ctx, &orders_res, body, json_object(), &values) != 0) {
+    /* Checked as the fields of an order being edited: the rest comes
+     * from the proposal. */
+    from = json_object();
+    rc = sales_validate(ctx, &orders_res, body, from, &values);
+    json_decref(from);
+
+    if (rc != 0) {
         json_decref(values);
         return -1;
     }
@@ -423,18 +429,18 @@ sales_proposals_convert(sales_ctx_t *ctx, json_t *body, json_t **out)
         return -1;
     }
 
-    json_object_update(values, json_pack("{s:O, s:O, s:O, s:O, s:O, s:s,"
-                                         " s:O, s:O}",
-        "client_id", json_object_get(p, "client_id"),
-        "owner_id", json_object_get(p, "owner_id"),
-        "opportunity_id", json_object_get(p, "opportunity_id"),
-        "proposal_id", json_object_get(p, "id"),
-        "currency", json_object_get(p, "currency"),
-        "status", "draft",
-        "price_date", json_object_get(p, "price_date"),
-        "terms", json_object_get(p, "terms")));
+    from = json_pack("{s:O, s:O, s:O, s:O, s:O, s:s, s:O, s:O}",
+                     "client_id", json_object_get(p, "client_id"),
+                     "owner_id", json_object_get(p, "owner_id"),
+                     "opportunity_id", json_object_get(p, "opportunity_id"),
+                     "proposal_id", json_object_get(p, "id"),
+                     "currency", json_object_get(p, "currency"),
+                     "status", "draft",
+                     "price_date", json_object_get(p, "price_date"),
+                     "terms", json_object_get(p, "terms"));
+    json_object_update(values, from);
+    json_decref(from);
 
-    /* json_object_update took references; the packed object is gone. */
     id = take_number(ctx, values) == 0 ? sales_insert(ctx, &orders_res,
                                                       values)
                                        : -1;
@@ -510,6 +516,33 @@ sales_proposals_convert(sales_ctx_t *ctx, json_t *body, json_t **out)
 }
 
 
+/* A draft order's new total still covers what its proformas and
+ * advances ask for. */
+static int
+still_covers(sales_ctx_t *ctx, int64_t id)
+{
+    json_t   *binds = json_pack("[I]", (json_int_t) id);
+    int64_t   total, committed;
+
+    total = sales_count(ctx, "SELECT gross_minor FROM sales_orders"
+                             " WHERE id = ?", binds);
+    json_decref(binds);
+
+    if (total < 0 || sales_deal_committed(ctx, id, 0, 0, &committed) != 0) {
+        return -1;
+    }
+
+    if (committed > total) {
+        return sales_fail(ctx, 409, "conflict", "the order's new total of "
+                          "%lld is less than the %lld its proformas and "
+                          "advances ask for; cancel a proforma first",
+                          (long long) total, (long long) committed);
+    }
+
+    return 0;
+}
+
+
 int
 sales_orders_update(sales_ctx_t *ctx, json_t *body, json_t **out)
 {
@@ -558,7 +591,8 @@ sales_orders_update(sales_ctx_t *ctx, json_t *body, json_t **out)
                              : sales_jstr(before, "price_date"));
         json_decref(inputs);
 
-        if (rc != 0) {
+        if (rc != 0 || still_covers(ctx, id) != 0) {
+            rc = -1;
             goto done;
         }
     }
@@ -723,9 +757,19 @@ sales_orders_resume(sales_ctx_t *ctx, json_t *body, json_t **out)
     }
     sales_finish(st);
 
-    return transition(ctx, "on_hold", "resumed",
-                      from[0] ? from : "confirmed", "held_from = NULL", NULL,
-                      NULL, out);
+    /* Back to where it was, then as its invoices say now: credit notes
+     * may have come while it was held. */
+    if (transition(ctx, "on_hold", "resumed", from[0] ? from : "confirmed",
+                   "held_from = NULL", NULL, NULL, out) != 200)
+    {
+        return -1;
+    }
+
+    json_decref(*out);
+    *out = NULL;
+
+    return sales_order_refresh(ctx, ctx->ids[0]) == 0
+           && sales_order_load(ctx, ctx->ids[0], out) == 0 ? 200 : -1;
 }
 
 
@@ -775,7 +819,7 @@ sales_orders_cancel(sales_ctx_t *ctx, json_t *body, json_t **out)
                       (json_int_t) ctx->ids[0]);
     invoiced = sales_count(ctx,
         "SELECT (SELECT count(*) FROM invoices WHERE order_id = ?1"
-        "  AND kind = 'invoice' AND status != 'draft')"
+        "  AND kind = 'invoice' AND status NOT IN ('draft', 'credited'))"
         " + (SELECT count(*) FROM invoices a JOIN proformas f"
         "  ON f.id = a.proforma_id WHERE f.order_id = ?2"
         "  AND a.kind = 'advance' AND a.status != 'credited')", binds);
@@ -787,8 +831,8 @@ sales_orders_cancel(sales_ctx_t *ctx, json_t *body, json_t **out)
 
     if (invoiced > 0) {
         return sales_fail(ctx, 409, "conflict", "the order is invoiced (or "
-                          "has an advance invoice); credit its invoices "
-                          "first");
+                          "has an advance invoice); credit its invoices in "
+                          "full first");
     }
 
     binds = json_pack("[I, O]", (json_int_t) ctx->now_ms,
@@ -970,29 +1014,37 @@ sales_orders_document(sales_ctx_t *ctx, json_t *body, json_t **out)
 int
 sales_clients_purchases(sales_ctx_t *ctx, json_t *body, json_t **out)
 {
+    sales_buf_t    sql = {0}, scope_o = {0}, scope_i = {0};
     sqlite3_stmt  *st;
-    json_t        *client, *items;
+    json_t        *client, *items, *binds = json_array();
     int            rc;
 
     if (sales_client_load(ctx, ctx->ids[0], &client) != 0) {
+        json_decref(binds);
         return -1;
     }
     json_decref(client);
 
-    st = sales_prepare(ctx,
+    /* Only documents the caller may see: another AE's order for the
+     * same client is not this AE's to read. */
+    json_array_append_new(binds, json_integer(ctx->ids[0]));
+    sales_scope_sql(ctx, "o.owner_id", &scope_o, binds);
+    sales_scope_sql(ctx, "i.owner_id", &scope_i, binds);
+
+    sales_buf_printf(&sql,
         "WITH bought (product_id, quantity, net_minor, at, doc_id, doc_type,"
         "  doc_number, currency) AS ("
         " SELECT l.product_id, l.quantity, l.net_minor,"
         "  coalesce(o.confirmed_at, o.created_at), o.id, 'order', o.number,"
         "  o.currency"
         "  FROM order_lines l JOIN sales_orders o ON o.id = l.order_id"
-        "  WHERE o.client_id = ?1 AND o.status IN ('confirmed',"
+        "  WHERE o.client_id = ?1 AND %s AND o.status IN ('confirmed',"
         "  'partially_invoiced', 'invoiced', 'completed', 'on_hold')"
         " UNION ALL"
         " SELECT l.product_id, l.quantity, l.net_minor, i.issued_at, i.id,"
         "  'invoice', i.number, i.currency"
         "  FROM invoice_lines l JOIN invoices i ON i.id = l.invoice_id"
-        "  WHERE i.client_id = ?1 AND i.kind = 'invoice'"
+        "  WHERE i.client_id = ?1 AND %s AND i.kind = 'invoice'"
         "  AND i.order_id IS NULL AND i.status != 'draft'"
         "  AND l.product_id IS NOT NULL AND l.quantity > 0),"
         " latest AS (SELECT *, row_number() OVER (PARTITION BY product_id"
@@ -1007,12 +1059,18 @@ sales_clients_purchases(sales_ctx_t *ctx, json_t *body, json_t **out)
         "   WHERE l.product_id = b.product_id AND l.n = 1)"
         " FROM bought b JOIN products p ON p.id = b.product_id"
         " GROUP BY b.product_id ORDER BY max(b.at) DESC, b.product_id"
-        " LIMIT 500");
+        " LIMIT 500", scope_o.failed ? "0" : scope_o.data,
+        scope_i.failed ? "0" : scope_i.data);
+    sales_buf_free(&scope_o);
+    sales_buf_free(&scope_i);
+
+    st = sales_prepare_bound(ctx, &sql, binds);
+    json_decref(binds);
+
     if (st == NULL) {
         return -1;
     }
 
-    sqlite3_bind_int64(st, 1, ctx->ids[0]);
     items = json_array();
 
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

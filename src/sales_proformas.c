@@ -622,10 +622,39 @@ sales_proformas_update(sales_ctx_t *ctx, json_t *body, json_t **out)
         recompose = 0;
     }
 
+    if (json_object_get(changes, "valid_until")) {
+        char  today[11];
+
+        sales_date_of(ctx->now_ms, today);
+        if (strcmp(sales_jstr(changes, "valid_until"), today) < 0) {
+            sales_field_error(ctx, "valid_until", "must not be in the past");
+        }
+    }
+
     if (json_array_size(ctx->errors)) {
         json_decref(merged);
         rc = sales_validation_failed(ctx);
         goto done;
+    }
+
+    if (!recompose) {
+        json_t  *src;
+
+        /* Nothing composed again: what it asks is checked as it is. */
+        rc = proforma_source(ctx, sales_jint(before, "order_id"),
+                             sales_jint(before, "proposal_id"), &src);
+        if (rc == 0) {
+            rc = within_deal(ctx, before, sales_jint(before, "gross_minor"),
+                             sales_jint(src, "gross_minor"));
+            json_decref(src);
+        }
+
+        if (rc != 0) {
+            json_decref(merged);
+            goto done;
+        }
+
+        rc = -1;
     }
 
     if (recompose
@@ -840,7 +869,8 @@ sales_proformas_cancel(sales_ctx_t *ctx, json_t *body, json_t **out)
 int
 sales_proformas_pay(sales_ctx_t *ctx, json_t *body, json_t **out)
 {
-    json_t   *pf, *args, *inv = NULL, *pay = NULL, *binds, *changes;
+    json_t   *pf, *args, *inv = NULL, *pay = NULL, *binds, *changes, *src;
+    json_t   *given;
     int64_t   amount, invoice_id, payment_id;
     int       rc;
 
@@ -853,16 +883,41 @@ sales_proformas_pay(sales_ctx_t *ctx, json_t *body, json_t **out)
         return -1;
     }
 
-    amount = json_is_integer(json_object_get(body, "amount_minor"))
-             ? sales_jint(body, "amount_minor")
-             : sales_jint(pf, "gross_minor");
-
-    if (amount < 1 || amount > sales_jint(pf, "gross_minor")) {
+    /* The deal must still take an advance (not held or cancelled), and
+     * this one must still fit in it. */
+    if (proforma_source(ctx, sales_jint(pf, "order_id"),
+                        sales_jint(pf, "proposal_id"), &src) != 0)
+    {
         json_decref(pf);
-        sales_field_error(ctx, "amount_minor", "must be from 1 to the "
-                          "proforma's total of %lld",
+        return -1;
+    }
+
+    given = json_object_get(body, "amount_minor");
+    amount = given ? sales_jint(body, "amount_minor")
+                   : sales_jint(pf, "gross_minor");
+
+    if (given && (!json_is_integer(given) || amount < 1
+                  || amount > sales_jint(pf, "gross_minor")))
+    {
+        sales_field_error(ctx, "amount_minor", "must be a whole number from "
+                          "1 to the proforma's total of %lld",
                           (long long) sales_jint(pf, "gross_minor"));
+    }
+
+    sales_date_field(ctx, body, "paid_on", 0, 1, NULL);
+
+    if (json_array_size(ctx->errors)) {
+        json_decref(src);
+        json_decref(pf);
         return sales_validation_failed(ctx);
+    }
+
+    rc = within_deal(ctx, pf, amount, sales_jint(src, "gross_minor"));
+    json_decref(src);
+
+    if (rc != 0) {
+        json_decref(pf);
+        return -1;
     }
 
     /* The advance invoice is dated the day the money came. */

@@ -292,7 +292,8 @@ typedef struct {
     json_t      *doc;           /* currency, lines, totals, vat */
     int          list_price;    /* a list price column */
     json_t      *after;         /* sections after the totals */
-    const char  *ron_rate;      /* foreign currency: RON per unit */
+    const char  *ron_rate;      /* foreign currency: RON per unit; the
+                                 * doc's vat_ron_minor are shown */
 } sales_page_t;
 
 void sales_html_document(sales_buf_t *b, const sales_page_t *pg);

@@ -177,6 +177,18 @@ my $c = $d->client($ae, name => 'Repetat SRL');
     is($o2->{lines}[0]{invoiced_quantity}, 0, 'the credit note gave the quantity back');
     is($o2->{status}, 'confirmed', 'and the order is confirmed again');
 
+    # Credited in full, the order may be cancelled after all.
+    my $o5 = $d->ok_call(POST => '/orders', $ae, { client_id => $c->{id}, lines => $d->lines([[std => 3]]) }, 201);
+    $d->ok_call(POST => "/orders/$o5->{id}/confirm", $ae);
+    my $i5 = $d->invoice($ae, $o5, [[$o5->{lines}[0]{id}, 1]]);
+    $r = call(POST => "/orders/$o5->{id}/hold", $ae);
+    is($r->{json}{status}, 'on_hold', 'held while partially invoiced');
+    $d->ok_call(POST => "/invoices/$i5->{id}/credit-notes", $ae, { reason => 'returned' }, 201);
+    $r = call(POST => "/orders/$o5->{id}/resume", $ae);
+    is($r->{json}{status}, 'confirmed', 'resumed as its invoices say now (the credit note came while it was held)');
+    $r = call(POST => "/orders/$o5->{id}/cancel", $ae, { reason => 'the client withdrew' });
+    is($r->{json}{status}, 'cancelled', 'an order whose invoices are credited in full can be cancelled');
+
     # A cancel of a fresh order, with a reason; its draft invoice goes with it.
     my $o3 = $d->ok_call(POST => '/orders', $ae, { client_id => $c->{id}, lines => $d->lines([[std => 2]]) }, 201);
     $d->ok_call(POST => "/orders/$o3->{id}/confirm", $ae);
@@ -264,6 +276,19 @@ my $c = $d->client($ae, name => 'Repetat SRL');
     like($std->{last_document} // '', qr/^order SO-/, 'the last order');
     is(scalar @{ $r->{json}{items} }, 1, 'only what was bought');
     is(call(GET => "/clients/$c->{id}/purchases", $ae2)->{status}, 404, "another AE: 404");
+
+    # Another AE's order for the same client (through an opportunity that AE
+    # owns) is not this AE's to read, here either.
+    my $opp = must(call(POST => '/opportunities', $adm, { client_id => $c->{id}, title => 'Shared', owner_id => $ae2->{id},
+                                                          expected_close => '2027-06-30' }), 201, 'opportunity of ae2');
+    my $theirs = must(call(POST => '/orders', $adm, { client_id => $c->{id}, opportunity_id => $opp->{id},
+                                                      lines => $d->lines([[red => 9]]) }), 201, 'order of ae2');
+    is($theirs->{owner_id}, $ae2->{id}, "owned by the opportunity's owner");
+    must(call(POST => "/orders/$theirs->{id}/confirm", $adm), 200, 'confirm');
+    $r = must(call(GET => "/clients/$c->{id}/purchases", $ae), 200, 'purchases');
+    ok(!(grep { $_->{product_id} == $d->product('red') } @{ $r->{items} }), "another AE's order is left out");
+    $r = must(call(GET => "/clients/$c->{id}/purchases", $adm), 200, 'purchases');
+    ok((grep { $_->{product_id} == $d->product('red') } @{ $r->{items} }), 'an admin sees it');
 }
 
 # === who sees what =============================================================================
@@ -277,7 +302,7 @@ my $c = $d->client($ae, name => 'Repetat SRL');
         is(call($m, $path, $ae2, $body)->{status}, 404, "another AE: $m $path is 404");
     }
     my $mine = must(call(GET => '/orders', $ae2), 200, 'list')->{items};
-    is(scalar @$mine, 0, "another AE lists none of them");
+    ok(@$mine && !grep({ $_->{owner_id} != $ae2->{id} } @$mine), "another AE lists only their own");
     my $team = must(call(GET => '/orders?owner=team', $mgr), 200, 'manager');
     ok(scalar(grep { $_->{id} == $o->{id} } @{ $team->{items} }), "the AE's manager sees the order");
     my $other_mgr = $t->user('manager');

@@ -229,6 +229,17 @@ $d->{now} = '2026-12-14T09:00:00Z';
         or diag(explain($v->{problems}));
     $t->sql("UPDATE invoices SET status = 'issued' WHERE id = $i2->{id}");
     ok(verify()->{intact}, 'restored');
+
+    # The last of a series taken away: the series' own counter shows it.
+    my ($last) = sort { $b->{seq} <=> $a->{seq} } @{ must(call(GET => '/invoices?kind=invoice&limit=200', $adm), 200, 'all')->{items} };
+    my $series = $last->{series};
+    $t->sql("UPDATE invoices SET status = 'draft' WHERE id = $last->{id}");
+    $v = verify();
+    ok(!$v->{intact}, 'the last document of a series taken away is found');
+    ok((grep { ($_->{number} // '') eq $series && $_->{problem} =~ /missing/ } @{ $v->{problems} }), 'named by its series')
+        or diag(explain($v->{problems}));
+    $t->sql("UPDATE invoices SET status = 'issued' WHERE id = $last->{id}");
+    ok(verify()->{intact}, 'restored');
     problem(call(GET => '/invoices/verify', $ae), 403, 'forbidden', 'an AE does not run the proof');
     is(call(GET => '/invoices/verify', $mgr)->{status}, 200, 'a manager does');
 }
@@ -311,6 +322,8 @@ $d->{now} = '2026-12-14T09:00:00Z';
             422, 'validation', ['#/lines/0/quantity'], 'more than the line');
     is(snapshot(), $before, 'refused credit notes write nothing');
 
+    invalid(call(POST => "/invoices/$inv->{id}/credit-notes", $ae, { reason => 'x', issue_date => '2026-12-01' }), 422,
+            'validation', ['#/issue_date'], 'a credit note dated before the invoice it corrects');
     my $r = call(POST => "/invoices/$inv->{id}/credit-notes", $ae,
                  { reason => 'one returned', lines => [{ invoice_line_id => $std->{id}, quantity => 1 }] });
     is($r->{status}, 201, 'a partial credit note');

@@ -106,7 +106,9 @@ my ($p2, $pf2, $adv);
     $p2 = proposal();
     $pf2 = $d->ok_call(POST => '/proformas', $ae, { proposal_id => $p2->{id}, basis => 'percent', percent_bp => 3000 }, 201);
     problem(call(POST => "/proformas/$pf2->{id}/payments", $ae, {}), 409, 'conflict', 'a draft is not paid');
-    my $r = call(PATCH => "/proformas/$pf2->{id}", $ae, { percent_bp => 2000, terms => 'Plata în 5 zile' });
+    invalid(call(PATCH => "/proformas/$pf2->{id}", $ae, { valid_until => '2026-12-01' }), 422, 'validation',
+            ['#/valid_until'], 'not edited into the past');
+    my $r = call(PATCH => "/proformas/$pf2->{id}", $ae, { percent_bp => 2000, terms => 'Plata in 5 zile' });
     is($r->{status}, 200, 'PATCH a draft');
     is_deeply(rates($r->{json}), [[2100, 6000, 1260], [1100, 4666, 513]], '20 %: 60.00 + 12.60, 46.66 + 5.13');
     $r = call(PATCH => "/proformas/$pf2->{id}", $ae, { percent_bp => 3000 });
@@ -239,6 +241,55 @@ my ($p2, $pf2, $adv);
     $d->invoice($ae, $o3);
     is(must(call(GET => "/proformas/$open->{id}", $ae), 200, 'get')->{status}, 'cancelled',
        'an unpaid proforma is closed when the order is invoiced in full');
+}
+
+# === the edges =======================================================================================
+{
+    # An order paid in full in advance: the final invoice is 0 and paid; a
+    # partial credit note of it leaves it open to a whole storno, after which
+    # the advance is free to credit and the order to cancel.
+    my $p = proposal();
+    my $pf = $d->ok_call(POST => '/proformas', $ae, { proposal_id => $p->{id}, basis => 'percent', percent_bp => 10000 }, 201);
+    $d->ok_call(POST => "/proformas/$pf->{id}/issue", $ae);
+    my $adv1 = $d->ok_call(POST => "/proformas/$pf->{id}/payments", $ae, {}, 201)->{advance_invoice};
+    my $o = $d->order_from($ae, $p);
+    my $fin = $d->invoice($ae, $o);
+    is($fin->{gross_minor}, 0, 'the final invoice of an order paid in advance is 0');
+    is($fin->{status}, 'paid', 'and paid when issued');
+    my $cn = $d->ok_call(POST => "/invoices/$fin->{id}/credit-notes", $ae,
+                         { reason => 'one returned', lines => [{ invoice_line_id => $fin->{lines}[0]{id}, quantity => 1 }] }, 201);
+    is($cn->{refund_minor}, 12100, 'one returned: 121.00 owed back');
+    my $f = must(call(GET => "/invoices/$fin->{id}", $ae), 200, 'final');
+    isnt($f->{status}, 'credited', 'a partial credit note does not make it credited');
+    is($f->{balance_minor}, 0, 'its balance is not below zero');
+    $d->ok_call(POST => "/invoices/$fin->{id}/credit-notes", $ae, { reason => 'all returned' }, 201);
+    is(must(call(GET => "/invoices/$fin->{id}", $ae), 200, 'final')->{status}, 'credited', 'a whole storno of the rest');
+    $d->ok_call(POST => "/invoices/$adv1->{id}/credit-notes", $ae, { reason => 'refund' }, 201);
+    is(must(call(POST => "/orders/$o->{id}/cancel", $ae, { reason => 'cancelled' }), 200, 'cancel')->{status}, 'cancelled',
+       'and the order can be cancelled');
+
+    # A draft order does not shrink below its advances.
+    my $dro = $d->ok_call(POST => '/orders', $ae, { client_id => $c->{id}, lines => $d->lines([[std => 10]]) }, 201);
+    my $pfd = $d->ok_call(POST => '/proformas', $ae, { order_id => $dro->{id}, basis => 'percent', percent_bp => 5000 }, 201);
+    $d->ok_call(POST => "/proformas/$pfd->{id}/issue", $ae);
+    invalid(call(POST => "/proformas/$pfd->{id}/payments", $ae, { amount_minor => '100' }), 422, 'validation',
+            ['#/amount_minor'], 'an amount that is not a number is refused, not taken as the whole');
+    invalid(call(POST => "/proformas/$pfd->{id}/payments", $ae, { paid_on => 'garbage' }), 422, 'validation',
+            ['#/paid_on'], 'a bad paid_on is named as itself');
+    $d->ok_call(POST => "/proformas/$pfd->{id}/payments", $ae, {}, 201);
+    problem(call(PATCH => "/orders/$dro->{id}", $ae, { lines => $d->lines([[std => 1]]) }), 409, 'conflict',
+            'a draft order is not cut below what its advance paid');
+    is(call(PATCH => "/orders/$dro->{id}", $ae, { lines => $d->lines([[std => 5]]) })->{status}, 200, 'down to it is fine');
+
+    # An order on hold takes no advance.
+    my $oh = $d->ok_call(POST => '/orders', $ae, { client_id => $c->{id}, lines => $d->lines([[std => 2]]) }, 201);
+    $d->ok_call(POST => "/orders/$oh->{id}/confirm", $ae);
+    my $pfh = $d->ok_call(POST => '/proformas', $ae, { order_id => $oh->{id}, basis => 'percent', percent_bp => 5000 }, 201);
+    $d->ok_call(POST => "/proformas/$pfh->{id}/issue", $ae);
+    $d->ok_call(POST => "/orders/$oh->{id}/hold", $ae);
+    my $before = snapshot();
+    problem(call(POST => "/proformas/$pfh->{id}/payments", $ae, {}), 409, 'conflict', 'no advance invoice while the order is held');
+    is(snapshot(), $before, 'nothing written');
 }
 
 # === who sees what =================================================================================

@@ -11,6 +11,7 @@ package SalesDocs;
 
 use strict;
 use warnings;
+use utf8;
 use SalesTest;
 
 # Products of the catalogue: key => [sku, name, VAT category, unit price].
