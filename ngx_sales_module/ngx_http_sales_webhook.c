@@ -50,6 +50,7 @@ typedef struct {
     u_char                      *answer;
     size_t                       len;
     size_t                       cap;
+    sales_http_reader_t          reader;
     ngx_msec_t                   start;
     ngx_msec_t                   deadline;
     ngx_queue_t                  queue;
@@ -600,6 +601,7 @@ ngx_http_sales_wh_connect(ngx_http_sales_wh_t *wh)
     wh->pc.log_error = NGX_ERROR_ERR;
     wh->sent = 0;
     wh->len = 0;
+    sales_http_reader_init(&wh->reader, wh->result.at_ms / 1000);
 
     rc = ngx_event_connect_peer(&wh->pc);
 
@@ -875,7 +877,10 @@ ngx_http_sales_wh_read(ngx_event_t *rev)
 
         wh->len += n;
 
-        if (sales_webhook_answer_done((const char *) wh->answer, wh->len)) {
+        if (sales_http_reader_feed(&wh->reader, (const char *) wh->answer,
+                                   wh->len)
+            != 0)
+        {
             ngx_http_sales_wh_finish(wh, 1, NULL);
             return;
         }
@@ -938,13 +943,9 @@ ngx_http_sales_wh_finish(ngx_http_sales_wh_t *wh, ngx_uint_t complete,
         ngx_cpystrn((u_char *) r->error, (u_char *) error, sizeof(r->error));
     }
 
-    if (wh->len) {
+    if (wh->len || error == NULL) {
         /* an answer's status counts even when reading stopped early */
-        sales_webhook_answer((const char *) wh->answer, wh->len,
-                             (int) complete, r->at_ms, r);
-
-    } else if (error == NULL) {
-        sales_webhook_answer(NULL, 0, 0, r->at_ms, r);
+        sales_webhook_answer(&wh->reader, r);
     }
 
     if (r->status && (r->status < 200 || r->status >= 300)) {

@@ -147,12 +147,6 @@ int sales_webhook_cycle(const sales_conf_t *conf, int own_connection,
     const sales_wh_result_t *results, size_t nresults, size_t max_jobs,
     sales_wh_job_t **jobs, size_t *njobs, char *err, size_t err_size);
 void sales_webhook_jobs_free(sales_wh_job_t *jobs, size_t n);
-/* Whether the answer read so far is enough: 1 yes, 0 read on. */
-int sales_webhook_answer_done(const char *buf, size_t len);
-/* Fills r's status, Retry-After, excerpt or error from the answer read;
- * complete is 0 when it ended early (closed or timed out). */
-void sales_webhook_answer(const char *buf, size_t len, int complete,
-    int64_t now_ms, sales_wh_result_t *r);
 
 /* Pure parts, unit-tested. */
 typedef struct {
@@ -175,11 +169,36 @@ int sales_webhook_secret_new(char *out);
 typedef struct {
     int          status;
     int64_t      retry_after_s;
-    size_t       header_len;
-    int64_t      content_length;
+    size_t       header_len;                /* where the body starts */
+    int64_t      content_length;            /* -1 for none */
 } sales_http_answer_t;
 
-/* 1: status line and headers complete; 0: read on; -1: not HTTP. */
+/* A receiver's answer as it arrives. Each feed looks only at the bytes
+ * it has not seen, so an answer trickled in costs what it weighs. */
+typedef struct {
+    sales_http_answer_t  a;                 /* once the headers are in */
+    int64_t              now_s;             /* Retry-After dates from this */
+    int                  state;
+    size_t               head;              /* the header block read now */
+    size_t               scanned;           /* its end looked for so far */
+    size_t               seen;              /* bytes fed so far */
+    size_t               body;              /* body bytes so far */
+    size_t               excerpt_len;
+    char                 excerpt[SALES_WH_EXCERPT];
+} sales_http_reader_t;
+
+void sales_http_reader_init(sales_http_reader_t *rd, int64_t now_s);
+/* buf holds the whole answer read so far, len bytes, of which the reader
+ * saw the first rd->seen before: 1 enough is read, 0 read on, -1 it is
+ * not HTTP (reading may stop too). */
+int sales_http_reader_feed(sales_http_reader_t *rd, const char *buf,
+    size_t len);
+/* Fills r's status, Retry-After, excerpt or error from what was fed. */
+void sales_webhook_answer(const sales_http_reader_t *rd,
+    sales_wh_result_t *r);
+
+/* The whole answer at once: 1 status line and headers complete, 0 read
+ * on, -1 not HTTP. */
 int sales_http_answer_parse(const char *buf, size_t len, int64_t now_s,
     sales_http_answer_t *a);
 /* Retry-After: delay-seconds or an HTTP date; -1 when neither. */

@@ -5,7 +5,9 @@
  */
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tap.h"
 #include "unit.h"
@@ -122,6 +124,62 @@ test_urls(void)
 }
 
 
+static double
+unit_seconds(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+
+/* What the glue makes of an answer that came in whole. */
+static void
+answer_of(const char *buf, size_t len, sales_wh_result_t *r)
+{
+    sales_http_reader_t  rd;
+
+    sales_http_reader_init(&rd, 0);
+    (void) sales_http_reader_feed(&rd, buf, len);
+
+    memset(r, 0, sizeof(*r));
+    sales_webhook_answer(&rd, r);
+}
+
+
+/* The reader's verdict on an answer fed whole. */
+static int
+done_after(const char *buf, size_t len)
+{
+    sales_http_reader_t  rd;
+
+    sales_http_reader_init(&rd, 0);
+    return sales_http_reader_feed(&rd, buf, len);
+}
+
+
+/* The same answer fed a byte at a time: the verdict when it first says
+ * enough, and the result then. */
+static int
+trickled(const char *buf, size_t len, sales_wh_result_t *r)
+{
+    sales_http_reader_t  rd;
+    size_t               i;
+    int                  rc = 0;
+
+    sales_http_reader_init(&rd, 0);
+
+    for (i = 1; i <= len && rc == 0; i++) {
+        rc = sales_http_reader_feed(&rd, buf, i);
+    }
+
+    memset(r, 0, sizeof(*r));
+    sales_webhook_answer(&rd, r);
+    return rc;
+}
+
+
 static void
 test_answers(void)
 {
@@ -153,36 +211,86 @@ test_answers(void)
        && sales_retry_after_parse("Thu, 01 Jan 1970 00:00:10 GMT", 29, 50)
           == 0, "Retry-After edge cases");
 
-    ok(sales_webhook_answer_done(ok200, sizeof(ok200) - 1) == 1,
-       "done once the body is in");
-    ok(sales_webhook_answer_done(ok200, sizeof(ok200) - 2) == 0,
-       "not done one byte short");
-    ok(sales_webhook_answer_done("HTTP/1.1 204 No\r\n\r\n", 19) == 1,
+    ok(done_after(ok200, sizeof(ok200) - 1) == 1, "done once the body is in");
+    ok(done_after(ok200, sizeof(ok200) - 2) == 0, "not done one byte short");
+    ok(done_after("HTTP/1.1 204 No\r\n\r\n", 19) == 1,
        "204 has no body to wait for");
+    ok(done_after("SSH-2.0-OpenSSH\r\n", 17) == -1,
+       "not HTTP: reading stops at once");
 
-    memset(&r, 0, sizeof(r));
-    sales_webhook_answer(ok200, sizeof(ok200) - 1, 1, 0, &r);
+    answer_of(ok200, sizeof(ok200) - 1, &r);
     ok(r.status == 200 && r.error[0] == '\0' && strcmp(r.excerpt, "ok") == 0,
        "a 200 is a success with its excerpt");
 
-    memset(&r, 0, sizeof(r));
     {
         static const char  moved[] = "HTTP/1.1 302 Found\r\n"
                                      "Location: http://x/\r\n\r\n";
 
-        sales_webhook_answer(moved, sizeof(moved) - 1, 1, 0, &r);
+        answer_of(moved, sizeof(moved) - 1, &r);
     }
     ok(r.status == 302 && strstr(r.error, "redirect") != NULL,
        "a redirect is a failure that says so");
 
-    memset(&r, 0, sizeof(r));
-    sales_webhook_answer("HTTP/1.1 200", 12, 0, 0, &r);
+    answer_of("HTTP/1.1 200", 12, &r);
     ok(r.status == 0 && r.error[0] != '\0', "cut inside the headers: error");
 
-    memset(&r, 0, sizeof(r));
-    sales_webhook_answer("HTTP/1.1 500 X\r\n\r\n\xff\xfe", 20, 1, 0, &r);
+    answer_of(NULL, 0, &r);
+    ok(r.status == 0 && strstr(r.error, "without an answer") != NULL,
+       "nothing read: closed without an answer");
+
+    answer_of("HTTP/1.1 500 X\r\n\r\n\xff\xfe", 20, &r);
     ok(r.status == 500 && strstr(r.error, "500") != NULL
        && strchr(r.excerpt, '\xff') == NULL, "excerpt kept valid UTF-8");
+}
+
+
+/* An answer read a byte at a time comes out as it does whole, and
+ * costs what it weighs: each read looks only at its new bytes. */
+static void
+test_answer_trickled(void)
+{
+    static const char   split[] = "HTTP/1.1 503 Busy\r\nRetry-After: 7\r\n"
+                                  "Content-Length: 4\r\n\r\nbusyIGNORED";
+    static const char   bare[] = "HTTP/1.0 200 OK\n\nfine";
+    sales_wh_result_t   r;
+    sales_http_reader_t rd;
+    char               *big;
+    size_t              i, n;
+    double              t0, dt;
+    int                 rc = 0;
+
+    ok(trickled(split, sizeof(split) - 1, &r) == 1 && r.status == 503
+       && r.retry_after_s == 7 && strcmp(r.excerpt, "busy") == 0,
+       "byte by byte: status, Retry-After and excerpt (%s)", r.excerpt);
+    ok(trickled(bare, sizeof(bare) - 1, &r) == 0 && r.status == 200
+       && strcmp(r.excerpt, "fine") == 0,
+       "bare LF line ends, read to the close (%s)", r.excerpt);
+
+    /* 64 KiB of headers that never end, a byte per read */
+    n = SALES_WH_MAX_ANSWER;
+    big = malloc(n);
+    if (!ok(big != NULL, "a 64 KiB answer")) {
+        return;
+    }
+
+    memcpy(big, "HTTP/1.1 200 OK\r\n", 17);
+    for (i = 17; i < n; i++) {
+        big[i] = (i % 64 == 63) ? '\n' : 'x';
+    }
+
+    sales_http_reader_init(&rd, 0);
+    t0 = unit_seconds();
+
+    for (i = 1; i <= n && rc == 0; i++) {
+        rc = sales_http_reader_feed(&rd, big, i);
+    }
+
+    dt = unit_seconds() - t0;
+    free(big);
+
+    ok(rc == -1 && i == n + 1, "headers past 64 KiB: reading stops there");
+    ok(dt < 0.5, "65536 reads of one byte take %.3f s (each looks only at "
+       "its new bytes)", dt);
 }
 
 
@@ -192,4 +300,5 @@ test_webhook(void)
     test_signature();
     test_urls();
     test_answers();
+    test_answer_trickled();
 }
