@@ -430,46 +430,64 @@ head_parse(const char *buf, size_t len, int64_t now_s, sales_http_answer_t *a)
 
 /*
  * Looks for the end of the header block from where the last look
- * stopped: 1 found and parsed, 0 not yet, -1 not HTTP.
+ * stopped: 1 found and parsed, 0 not yet, -1 not HTTP. Interim answers
+ * (100 Continue, 103 Early Hints) are passed over for the final one
+ * after them; 101 would switch protocols, so it is final.
  */
 static int
 reader_head(sales_http_reader_t *rd, const char *buf, size_t len)
 {
-    size_t  i, n, end = 0;
+    size_t  i, n, end;
 
-    n = len - rd->head;
-    if (memcmp(buf + rd->head, "HTTP/", n < 5 ? n : 5) != 0) {
-        return -1;
-    }
-
-    /* a blank line may straddle two reads: its first "\n" is at most two
-     * bytes before where the last look stopped */
-    i = rd->scanned >= rd->head + 2 ? rd->scanned - 2 : rd->head;
-
-    for ( /* void */ ; i < len && end == 0; i++) {
-        if (buf[i] != '\n') {
-            continue;
+    for ( ;; ) {
+        n = len - rd->head;
+        if (memcmp(buf + rd->head, "HTTP/", n < 5 ? n : 5) != 0) {
+            return -1;
         }
 
-        if (i + 1 < len && buf[i + 1] == '\n') {
-            end = i + 2;
+        /* a blank line may straddle two reads: its first "\n" is at most
+         * two bytes before where the last look stopped */
+        i = rd->scanned >= rd->head + 2 ? rd->scanned - 2 : rd->head;
+        end = 0;
 
-        } else if (i + 2 < len && buf[i + 1] == '\r' && buf[i + 2] == '\n') {
-            end = i + 3;
+        for ( /* void */ ; i < len && end == 0; i++) {
+            if (buf[i] != '\n') {
+                continue;
+            }
+
+            if (i + 1 < len && buf[i + 1] == '\n') {
+                end = i + 2;
+
+            } else if (i + 2 < len && buf[i + 1] == '\r'
+                       && buf[i + 2] == '\n')
+            {
+                end = i + 3;
+            }
+        }
+
+        if (end == 0) {
+            rd->scanned = len;
+            return 0;
+        }
+
+        if (head_parse(buf + rd->head, end - rd->head, rd->now_s, &rd->a)
+            != 0)
+        {
+            return -1;
+        }
+
+        if (rd->a.status >= 200 || rd->a.status == 101) {
+            rd->a.header_len = end;
+            return 1;
+        }
+
+        rd->head = end;
+        rd->scanned = end;
+
+        if (end == len) {
+            return 0;
         }
     }
-
-    if (end == 0) {
-        rd->scanned = len;
-        return 0;
-    }
-
-    if (head_parse(buf + rd->head, end - rd->head, rd->now_s, &rd->a) != 0) {
-        return -1;
-    }
-
-    rd->a.header_len = end;
-    return 1;
 }
 
 
@@ -477,7 +495,7 @@ reader_head(sales_http_reader_t *rd, const char *buf, size_t len)
 static size_t
 body_wanted(const sales_http_answer_t *a)
 {
-    /* 1xx, 204 and 304 have no body */
+    /* 101, 204 and 304 have no body */
     if (a->status < 200 || a->status == 204 || a->status == 304) {
         return 0;
     }
@@ -608,8 +626,9 @@ sales_webhook_answer(const sales_http_reader_t *rd, sales_wh_result_t *r)
         if (r->error[0] == '\0') {
             snprintf(r->error, sizeof(r->error), "%s",
                      rd->seen == 0 ? "the connection closed without an answer"
-                                   : "the connection closed inside the"
-                                     " answer's headers");
+                     : rd->head ? "the connection closed after an interim"
+                                  " (1xx) answer"
+                     : "the connection closed inside the answer's headers");
         }
         return;
     }

@@ -425,6 +425,24 @@ case 'a 302 is a failed attempt and its Location is never requested' => sub {
     is(scalar @other, 0, 'the Location was never requested') or diag(join ' ', map { $_->{path} } @other);
 };
 
+case 'interim answers (103 Early Hints, 100 Continue) are passed over for the final one' => sub {
+    my $rcv = receiver($t);
+    $rcv->set(raw => "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+                   . "HTTP/1.1 100 Continue\r\n\r\n"
+                   . "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 8\r\nConnection: close\r\n\r\naccepted");
+    my $e = endpoint($t, url => $rcv->url('/hook'), events => ['client.created']);
+    my $m = mark($t);
+    client($t, $ae, 'Indiciu SRL');
+    my ($ev) = events_after($t, $m, "type = 'client.created'");
+    my $d = wait_delivery($t, $e, $ev->{event_id} // 'none', sub { @{ attempts($_[0]) } >= 1 }, 8);
+    my $a0 = attempts($d)->[0] || {};
+    is($a0->{response_status}, 200, 'the attempt is answered 200, not 103') or diag($J->encode($d));
+    is($a0->{response_excerpt}, 'accepted', "the final answer's body is the excerpt");
+    is($d->{status}, 'succeeded', 'succeeded');
+    is($d->{attempt_count}, 1, 'in one attempt');
+    drop($t, $e);
+};
+
 case 'no answer within sales_webhook_timeout is a failed attempt' => sub {
     my $rcv = receiver($t);
     $rcv->set(default => 200, delay => 6);

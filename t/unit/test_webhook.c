@@ -244,6 +244,54 @@ test_answers(void)
 }
 
 
+/* Interim answers come before the final one and are passed over. */
+static void
+test_answer_interim(void)
+{
+    static const char    hints[] = "HTTP/1.1 103 Early Hints\r\n"
+                                   "Link: </s.css>; rel=preload\r\n\r\n"
+                                   "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                                   "\r\nok";
+    static const char    cont[] = "HTTP/1.1 100 Continue\r\n\r\n"
+                                  "HTTP/1.1 100 Continue\r\n\r\n"
+                                  "HTTP/1.1 500 Oops\r\nRetry-After: 3\r\n"
+                                  "\r\nbroken";
+    static const char    only[] = "HTTP/1.1 103 Early Hints\r\n\r\n";
+    static const char    up[] = "HTTP/1.1 101 Switching Protocols\r\n"
+                                "Upgrade: websocket\r\n\r\n";
+    sales_http_answer_t  a;
+    sales_wh_result_t    r;
+
+    ok(sales_http_answer_parse(hints, sizeof(hints) - 1, 0, &a) == 1
+       && a.status == 200 && a.content_length == 2
+       && a.header_len == sizeof(hints) - 3,
+       "103 Early Hints, then 200: the 200 is the answer");
+    ok(done_after(hints, sizeof(hints) - 1) == 1, "done once its body is in");
+    answer_of(hints, sizeof(hints) - 1, &r);
+    ok(r.status == 200 && r.error[0] == '\0' && strcmp(r.excerpt, "ok") == 0,
+       "a success, with the 200's body as the excerpt (%s)", r.excerpt);
+    ok(trickled(hints, sizeof(hints) - 1, &r) == 1 && r.status == 200
+       && strcmp(r.excerpt, "ok") == 0, "the same a byte at a time");
+
+    ok(sales_http_answer_parse(cont, 26, 0, &a) == 0,
+       "100 Continue alone: read on");
+    answer_of(cont, sizeof(cont) - 1, &r);
+    ok(r.status == 500 && strcmp(r.excerpt, "broken") == 0,
+       "two 100 Continue, then 500: a failure answered 500");
+    ok(r.retry_after_s == 3, "with the final answer's Retry-After");
+
+    answer_of(only, sizeof(only) - 1, &r);
+    ok(r.status == 0 && strstr(r.error, "interim") != NULL,
+       "closed after a 103 alone: no status, the error says so (%s)",
+       r.error);
+
+    ok(done_after(up, sizeof(up) - 1) == 1, "101 is final and has no body");
+    answer_of(up, sizeof(up) - 1, &r);
+    ok(r.status == 101 && strstr(r.error, "101") != NULL,
+       "101 is a failure answered 101");
+}
+
+
 /* An answer read a byte at a time comes out as it does whole, and
  * costs what it weighs: each read looks only at its new bytes. */
 static void
@@ -300,5 +348,6 @@ test_webhook(void)
     test_signature();
     test_urls();
     test_answers();
+    test_answer_interim();
     test_answer_trickled();
 }
