@@ -171,6 +171,8 @@ typedef struct {
     int64_t      retry_after_s;
     size_t       header_len;                /* where the body starts */
     int64_t      content_length;            /* -1 for none */
+    int          chunked;                   /* Transfer-Encoding: chunked */
+    int          keep_alive;                /* Connection: keep-alive */
 } sales_http_answer_t;
 
 /* A receiver's answer as it arrives. Each feed looks only at the bytes
@@ -183,6 +185,9 @@ typedef struct {
     size_t               scanned;           /* its end looked for so far */
     size_t               seen;              /* bytes fed so far */
     size_t               body;              /* body bytes so far */
+    int                  chunk_state;       /* chunked: where in a chunk */
+    int                  chunk_digits;
+    uint64_t             chunk_left;
     size_t               excerpt_len;
     char                 excerpt[SALES_WH_EXCERPT];
 } sales_http_reader_t;

@@ -346,6 +346,46 @@ enum {
 };
 
 
+enum {
+    CHUNK_SIZE = 0,
+    CHUNK_EXT,
+    CHUNK_DATA,
+    CHUNK_DATA_END
+};
+
+
+/* Whether a comma-separated header value lists tok; with last, as its
+ * last element only. */
+static int
+value_lists(const char *v, size_t vlen, const char *tok, int last)
+{
+    const char  *end = v + vlen, *comma, *e;
+    size_t       n = strlen(tok);
+    int          found = 0;
+
+    for ( ;; ) {
+        comma = memchr(v, ',', end - v);
+        e = comma ? comma : end;
+
+        while (v < e && (*v == ' ' || *v == '\t')) {
+            v++;
+        }
+
+        while (e > v && (e[-1] == ' ' || e[-1] == '\t')) {
+            e--;
+        }
+
+        found = (size_t) (e - v) == n && strncasecmp(v, tok, n) == 0;
+
+        if ((found && !last) || comma == NULL) {
+            return found;
+        }
+
+        v = comma + 1;
+    }
+}
+
+
 /* The status line and headers of one complete header block. */
 static int
 head_parse(const char *buf, size_t len, int64_t now_s, sales_http_answer_t *a)
@@ -356,6 +396,8 @@ head_parse(const char *buf, size_t len, int64_t now_s, sales_http_answer_t *a)
     a->status = 0;
     a->retry_after_s = -1;
     a->content_length = -1;
+    a->chunked = 0;
+    a->keep_alive = 0;
 
     /* "HTTP/1.1 200 OK" */
     end = buf + len;
@@ -421,7 +463,22 @@ head_parse(const char *buf, size_t len, int64_t now_s, sales_http_answer_t *a)
             }
 
             a->content_length = digits ? cl : -1;
+
+        } else if (name_len == 17
+                   && strncasecmp(line, "Transfer-Encoding", 17) == 0)
+        {
+            a->chunked = value_lists(v, vlen, "chunked", 1);
+
+        } else if (name_len == 10
+                   && strncasecmp(line, "Connection", 10) == 0)
+        {
+            a->keep_alive = value_lists(v, vlen, "keep-alive", 0);
         }
+    }
+
+    /* a chunked body's length is in its chunks */
+    if (a->chunked) {
+        a->content_length = -1;
     }
 
     return 0;
@@ -510,28 +567,127 @@ body_wanted(const sales_http_answer_t *a)
 }
 
 
-/* The body's bytes in buf[from..len): kept for the excerpt up to what
- * the body can hold. */
+/* Body bytes: kept for the excerpt up to what is wanted of the body. */
+static void
+excerpt_add(sales_http_reader_t *rd, const char *p, size_t n, size_t want)
+{
+    size_t  k = n;
+
+    if (rd->excerpt_len < want) {
+        if (k > want - rd->excerpt_len) {
+            k = want - rd->excerpt_len;
+        }
+
+        memcpy(rd->excerpt + rd->excerpt_len, p, k);
+        rd->excerpt_len += k;
+    }
+
+    rd->body += n;
+}
+
+
+/*
+ * A chunked body's bytes: the data goes to the excerpt, the size lines
+ * do not. The last chunk ends the reading (its trailers are not worth
+ * waiting for), and so does framing that is not chunked after all: the
+ * status is known by then.
+ */
+static void
+reader_chunks(sales_http_reader_t *rd, const char *p, size_t n, size_t want)
+{
+    const char  *end = p + n;
+    size_t       k;
+    int          c, d;
+
+    while (p < end && rd->state == READ_BODY && rd->body < want) {
+
+        switch (rd->chunk_state) {
+
+        case CHUNK_SIZE:
+        case CHUNK_EXT:
+            c = (unsigned char) *p++;
+
+            if (c == '\n') {
+                if (rd->chunk_digits == 0 || rd->chunk_left == 0) {
+                    rd->state = READ_DONE;          /* the last chunk */
+                }
+                rd->chunk_state = CHUNK_DATA;
+                break;
+            }
+
+            if (rd->chunk_state == CHUNK_EXT) {
+                break;
+            }
+
+            d = isdigit(c) ? c - '0'
+                : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+                : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+
+            if (d >= 0 && rd->chunk_left < (UINT64_C(1) << 56)) {
+                rd->chunk_left = rd->chunk_left * 16 + (uint64_t) d;
+                rd->chunk_digits++;
+
+            } else if (rd->chunk_digits
+                       && (c == ';' || c == ' ' || c == '\t' || c == '\r'))
+            {
+                rd->chunk_state = CHUNK_EXT;
+
+            } else {
+                rd->state = READ_DONE;
+            }
+            break;
+
+        case CHUNK_DATA:
+            k = (size_t) (end - p);
+            if ((uint64_t) k > rd->chunk_left) {
+                k = (size_t) rd->chunk_left;
+            }
+
+            excerpt_add(rd, p, k, want);
+            p += k;
+            rd->chunk_left -= k;
+
+            if (rd->chunk_left == 0) {
+                rd->chunk_state = CHUNK_DATA_END;
+            }
+            break;
+
+        default:                                    /* CHUNK_DATA_END */
+            c = (unsigned char) *p++;
+
+            if (c == '\n') {
+                rd->chunk_state = CHUNK_SIZE;
+                rd->chunk_digits = 0;
+
+            } else if (c != '\r') {
+                rd->state = READ_DONE;
+            }
+        }
+    }
+}
+
+
+/* The body's bytes in buf[from..len). */
 static void
 reader_body(sales_http_reader_t *rd, const char *buf, size_t from, size_t len)
 {
-    size_t  n, want;
+    const sales_http_answer_t  *a = &rd->a;
+    size_t                      want;
 
-    want = body_wanted(&rd->a);
-    n = len - from;
+    want = body_wanted(a);
 
-    if (rd->excerpt_len < want) {
-        if (n > want - rd->excerpt_len) {
-            n = want - rd->excerpt_len;
-        }
+    if (a->chunked) {
+        reader_chunks(rd, buf + from, len - from, want);
 
-        memcpy(rd->excerpt + rd->excerpt_len, buf + from, n);
-        rd->excerpt_len += n;
+    } else {
+        excerpt_add(rd, buf + from, len - from, want);
     }
 
-    rd->body += len - from;
-
-    if (rd->body >= want) {
+    /* Kept alive without a length or chunks, the body has no end a
+     * close would show: it is what came with the headers. */
+    if (rd->body >= want
+        || (!a->chunked && a->content_length < 0 && a->keep_alive))
+    {
         rd->state = READ_DONE;
     }
 }

@@ -443,6 +443,35 @@ case 'interim answers (103 Early Hints, 100 Continue) are passed over for the fi
     drop($t, $e);
 };
 
+case 'a chunked answer on a kept-alive connection ends at its last chunk, not at the timeout' => sub {
+    my $rcv = receiver($t);
+    $rcv->set(raw_parts => ["HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n"
+                            . "Connection: keep-alive\r\n\r\n4\r\nWiki\r\n",
+                            "5\r\npedia\r\n", "0\r\n\r\n"],
+              pause => 0.2, hold => 8);
+    my $e = endpoint($t, url => $rcv->url('/hook'), events => ['client.created']);
+    my $m = mark($t);
+    client($t, $ae, 'Bucati SRL');
+    my ($ev) = events_after($t, $m, "type = 'client.created'");
+    my $d = wait_delivery($t, $e, $ev->{event_id} // 'none', sub { @{ attempts($_[0]) } >= 1 }, 8);
+    my $a0 = attempts($d)->[0] || {};
+    is($a0->{response_status}, 200, 'answered 200') or diag($J->encode($d));
+    is($a0->{response_excerpt}, 'Wikipedia', 'the excerpt is the data, without the chunk sizes');
+    cmp_ok($a0->{latency_ms} // 1e9, '<', 2000, "over once the last chunk came ($a0->{latency_ms} ms), not after the 3 s timeout");
+    is($d->{status}, 'succeeded', 'succeeded');
+
+    $rcv->set(raw => "HTTP/1.1 202 Accepted\r\nConnection: keep-alive\r\n\r\nqueued", hold => 8);
+    $m = mark($t);
+    client($t, $ae, 'Deschis SRL');
+    ($ev) = events_after($t, $m, "type = 'client.created'");
+    $d = wait_delivery($t, $e, $ev->{event_id} // 'none', sub { @{ attempts($_[0]) } >= 1 }, 8);
+    $a0 = attempts($d)->[0] || {};
+    is($a0->{response_status}, 202, 'kept alive without a length: answered 202') or diag($J->encode($d));
+    cmp_ok($a0->{latency_ms} // 1e9, '<', 2000, "over with the headers ($a0->{latency_ms} ms)");
+    is($a0->{response_excerpt}, 'queued', 'its excerpt is what came with them');
+    drop($t, $e);
+};
+
 case 'no answer within sales_webhook_timeout is a failed attempt' => sub {
     my $rcv = receiver($t);
     $rcv->set(default => 200, delay => 6);

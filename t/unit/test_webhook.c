@@ -292,6 +292,78 @@ test_answer_interim(void)
 }
 
 
+/* Chunked answers end at their last chunk, and kept-alive ones without
+ * a length with what came: neither waits for a close that never comes. */
+static void
+test_answer_chunked(void)
+{
+    static const char    wiki[] = "HTTP/1.1 200 OK\r\n"
+                                  "Transfer-Encoding: chunked\r\n"
+                                  "Connection: keep-alive\r\n\r\n"
+                                  "4\r\nWiki\r\n5;name=x\r\npedia\r\n"
+                                  "0\r\n";
+    static const char    lf[] = "HTTP/1.1 500 X\r\n"
+                                "transfer-encoding: gzip, Chunked\r\n\r\n"
+                                "3\nabc\n0\n\n";
+    static const char    notlast[] = "HTTP/1.1 200 OK\r\n"
+                                     "Transfer-Encoding: chunked, gzip\r\n"
+                                     "Content-Length: 4\r\n\r\n4\r\nab";
+    static const char    alive[] = "HTTP/1.1 202 Accepted\r\n"
+                                   "Connection: Keep-Alive\r\n\r\nqueued";
+    static const char    bad[] = "HTTP/1.1 200 OK\r\n"
+                                 "Transfer-Encoding: chunked\r\n\r\nzz\r\n";
+    sales_http_answer_t  a;
+    sales_wh_result_t    r;
+    char                 big[64 + 2 * SALES_WH_EXCERPT];
+    size_t               n;
+
+    ok(sales_http_answer_parse(wiki, sizeof(wiki) - 1, 0, &a) == 1
+       && a.chunked && a.keep_alive && a.content_length == -1,
+       "Transfer-Encoding: chunked and Connection: keep-alive are seen");
+    ok(done_after(wiki, sizeof(wiki) - 1) == 1,
+       "done at the last chunk, before its trailers");
+    ok(done_after(wiki, sizeof(wiki) - 4) == 0, "not done before it");
+    answer_of(wiki, sizeof(wiki) - 1, &r);
+    ok(r.status == 200 && strcmp(r.excerpt, "Wikipedia") == 0,
+       "the excerpt is the chunks' data, no size lines (%s)", r.excerpt);
+    ok(trickled(wiki, sizeof(wiki) - 1, &r) == 1
+       && strcmp(r.excerpt, "Wikipedia") == 0,
+       "the same a byte at a time (%s)", r.excerpt);
+
+    ok(trickled(lf, sizeof(lf) - 1, &r) == 1 && r.status == 500
+       && strcmp(r.excerpt, "abc") == 0,
+       "chunked as the last coding, any case, bare LF (%s)", r.excerpt);
+
+    ok(sales_http_answer_parse(notlast, sizeof(notlast) - 1, 0, &a) == 1
+       && !a.chunked && a.content_length == 4,
+       "chunked not as the last coding is not chunked");
+
+    memcpy(big, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n",
+           52);
+    memset(big + 52, 'a', sizeof(big) - 52);
+    ok(done_after(big, sizeof(big)) == 1,
+       "a long chunk: done once the excerpt is full");
+    answer_of(big, sizeof(big), &r);
+    n = strlen(r.excerpt);
+    ok(n == SALES_WH_EXCERPT && strspn(r.excerpt, "a") == n,
+       "and the excerpt is 1 KiB of its data");
+
+    ok(done_after(alive, sizeof(alive) - 1) == 1,
+       "kept alive without a length: done with what came");
+    answer_of(alive, sizeof(alive) - 1, &r);
+    ok(r.status == 202 && strcmp(r.excerpt, "queued") == 0,
+       "its excerpt is what came with the headers");
+    ok(done_after("HTTP/1.0 200 OK\r\n\r\nsome", 23) == 0,
+       "not kept alive, no length: read on to the close");
+
+    ok(done_after(bad, sizeof(bad) - 1) == 1,
+       "framing that is not chunks: reading stops");
+    answer_of(bad, sizeof(bad) - 1, &r);
+    ok(r.status == 200 && r.excerpt[0] == '\0',
+       "the status still counts");
+}
+
+
 /* An answer read a byte at a time comes out as it does whole, and
  * costs what it weighs: each read looks only at its new bytes. */
 static void
@@ -349,5 +421,6 @@ test_webhook(void)
     test_urls();
     test_answers();
     test_answer_interim();
+    test_answer_chunked();
     test_answer_trickled();
 }
