@@ -66,7 +66,7 @@ static void ngx_http_sales_wh_thread(void *data, ngx_log_t *log);
 static void ngx_http_sales_wh_cycle_done(ngx_event_t *ev);
 static ngx_int_t ngx_http_sales_wh_results_add(
     ngx_http_sales_main_conf_t *smcf, sales_wh_result_t *r, size_t n);
-static void ngx_http_sales_wh_start(ngx_http_sales_main_conf_t *smcf,
+static ngx_int_t ngx_http_sales_wh_start(ngx_http_sales_main_conf_t *smcf,
     sales_wh_job_t *job);
 static void ngx_http_sales_wh_connect(ngx_http_sales_wh_t *wh);
 static void ngx_http_sales_wh_next(ngx_http_sales_wh_t *wh,
@@ -216,8 +216,12 @@ ngx_http_sales_webhook_init_conf(ngx_conf_t *cf,
 
     smcf->core.webhook_disable_after_ms = smcf->wh_disable_after;
 
-    /* an attempt never outlives its lease */
-    smcf->core.webhook_lease_ms = smcf->wh_timeout + 60000;
+    /* An attempt never outlives its lease: it starts within 30 s of its
+     * claim (resolving host names comes first) or is given back, runs
+     * for the timeout at most, and leaves 30 s to record it. */
+    smcf->core.webhook_start_ms = 30000;
+    smcf->core.webhook_lease_ms = smcf->core.webhook_start_ms
+                                  + smcf->wh_timeout + 30000;
 
 #if (NGX_HTTP_SSL)
     {
@@ -394,7 +398,7 @@ ngx_http_sales_wh_cycle_done(ngx_event_t *ev)
     ngx_http_sales_wh_cycle_t   *wc = ev->data;
     ngx_http_sales_main_conf_t  *smcf = wc->smcf;
     ngx_msec_t                   next;
-    size_t                       i;
+    size_t                       i, late;
 
     smcf->wh_cycling = 0;
     next = smcf->wh_poll;
@@ -415,8 +419,19 @@ ngx_http_sales_wh_cycle_done(ngx_event_t *ev)
         }
 
     } else {
+        late = 0;
+
         for (i = 0; i < wc->njobs; i++) {
-            ngx_http_sales_wh_start(smcf, &wc->jobs[i]);
+            if (ngx_http_sales_wh_start(smcf, &wc->jobs[i]) == NGX_DECLINED) {
+                late++;
+            }
+        }
+
+        if (late) {
+            ngx_log_error(NGX_LOG_WARN, ev->log, 0,
+                          "sales: %uz webhook attempts given back untried: "
+                          "resolving their hosts took the time they had "
+                          "to start in", late);
         }
 
         /* a full claim suggests more are due */
@@ -477,17 +492,26 @@ ngx_http_sales_wh_results_add(ngx_http_sales_main_conf_t *smcf,
 
 /* --- one attempt -------------------------------------------------------- */
 
-static void
+/*
+ * Starts a claimed attempt, signed now. NGX_DECLINED: too late to start
+ * it inside its lease, so it is given back untried, as it is when the
+ * worker is leaving or short of memory.
+ */
+static ngx_int_t
 ngx_http_sales_wh_start(ngx_http_sales_main_conf_t *smcf, sales_wh_job_t *job)
 {
+    int64_t               now_ms;
+    ngx_uint_t            late;
     ngx_pool_t           *pool;
     ngx_http_sales_wh_t  *wh;
     sales_wh_result_t     r;
 
     pool = NULL;
     wh = NULL;
+    now_ms = (int64_t) ngx_time() * 1000 + (int64_t) ngx_timeofday()->msec;
+    late = job->error[0] == '\0' && now_ms >= job->send_by_ms;
 
-    if (!ngx_exiting && !ngx_terminate) {
+    if (!ngx_exiting && !ngx_terminate && !late) {
         pool = ngx_create_pool(4096, ngx_cycle->log);
         wh = pool ? ngx_pcalloc(pool, sizeof(ngx_http_sales_wh_t)) : NULL;
     }
@@ -504,21 +528,23 @@ ngx_http_sales_wh_start(ngx_http_sales_main_conf_t *smcf, sales_wh_job_t *job)
         r.once = job->once;
         r.sent = 0;
         (void) ngx_http_sales_wh_results_add(smcf, &r, 1);
-        return;
+        return late ? NGX_DECLINED : NGX_OK;
     }
 
     wh->smcf = smcf;
     wh->pool = pool;
     wh->job = *job;
-    job->request = NULL;                /* the attempt owns it now */
+
+    /* the attempt owns them now */
+    job->text = NULL;
+    job->request = NULL;
 
     wh->result.delivery_id = job->delivery_id;
     wh->result.lease_token = job->lease_token;
     wh->result.once = job->once;
     wh->result.sent = 1;
     wh->result.retry_after_s = -1;
-    wh->result.at_ms = (int64_t) ngx_time() * 1000
-                       + (int64_t) ngx_timeofday()->msec;
+    wh->result.at_ms = now_ms;
 
     wh->log = *ngx_cycle->log;
     wh->log.handler = ngx_http_sales_wh_log_error;
@@ -533,12 +559,15 @@ ngx_http_sales_wh_start(ngx_http_sales_main_conf_t *smcf, sales_wh_job_t *job)
     ngx_queue_insert_tail(&smcf->wh_inflight, &wh->queue);
     smcf->wh_ninflight++;
 
-    if (wh->job.error[0]) {
+    if (wh->job.error[0]
+        || sales_webhook_job_sign(&wh->job, now_ms / 1000) != 0)
+    {
         ngx_http_sales_wh_finish(wh, 0, wh->job.error);
-        return;
+        return NGX_OK;
     }
 
     ngx_http_sales_wh_next(wh, NULL);
+    return NGX_OK;
 }
 
 
@@ -966,7 +995,7 @@ ngx_http_sales_wh_finish(ngx_http_sales_wh_t *wh, ngx_uint_t complete,
     ngx_queue_remove(&wh->queue);
     smcf->wh_ninflight--;
 
-    free(wh->job.request);
+    sales_webhook_job_clear(&wh->job);
     ngx_destroy_pool(wh->pool);
 
     if (!smcf->wh_cycling) {
@@ -1128,7 +1157,7 @@ ngx_http_sales_webhook_exit_worker(ngx_cycle_t *cycle,
         ngx_http_sales_wh_close(wh);
         ngx_queue_remove(q);
         smcf->wh_ninflight--;
-        free(wh->job.request);
+        sales_webhook_job_clear(&wh->job);
         ngx_destroy_pool(wh->pool);
     }
 

@@ -73,6 +73,8 @@ typedef struct {
     int              webhook_nretry;
     int64_t          webhook_disable_after_ms;
     int64_t          webhook_lease_ms;   /* longer than one attempt */
+    int64_t          webhook_start_ms;   /* a claimed attempt starts within
+                                          * this of its claim, or not */
 } sales_conf_t;
 
 /* One hit of the pixel or the client's page, as the glue saw it. */
@@ -105,20 +107,30 @@ const char *sales_view_class_name(int class);
 int sales_view_class_parse(const char *name);
 
 /* Webhooks (sales_webhook.c). A job is one attempt the glue makes: the
- * whole HTTP request, signed, and the addresses its host resolved to. */
+ * HTTP request, signed when it is sent, and the addresses its host
+ * resolved to. */
 #define SALES_WH_MAX_ADDRS     8
 #define SALES_WH_EXCERPT       1024
 #define SALES_WH_MAX_ANSWER    (64 * 1024)
+#define SALES_WH_SECRET_MAX    128
 
 typedef struct {
     int64_t                  delivery_id;
     int64_t                  lease_token;
+    /* Started later than this, the attempt could outlive its lease and
+     * run beside another worker's: it is given back untried. */
+    int64_t                  send_by_ms;
     int                      once;
     int                      tls;
     char                     host[256];     /* SNI and certificate check */
     int                      port;
     char                     event_id[64];
-    char                    *request;       /* malloc'ed */
+    char                     secret[SALES_WH_SECRET_MAX];
+    char                     previous[SALES_WH_SECRET_MAX];  /* or "" */
+    char                    *text;          /* malloc'ed: head, then body */
+    size_t                   head_len;      /* up to the signature */
+    size_t                   body_len;
+    char                    *request;       /* malloc'ed when signed */
     size_t                   request_len;
     int                      naddrs;
     struct sockaddr_storage  addrs[SALES_WH_MAX_ADDRS];
@@ -141,12 +153,19 @@ typedef struct {
 } sales_wh_result_t;
 
 /* Records results, turns new outbox events into deliveries, and claims
- * at most max_jobs due ones (their hosts resolved). All or nothing: on
- * failure (-1 with err) the results are not recorded. */
+ * at most max_jobs due ones (their hosts resolved, each host and port
+ * once; a job whose send_by_ms passed while resolving is not resolved).
+ * All or nothing: on failure (-1 with err) the results are not
+ * recorded. */
 int sales_webhook_cycle(const sales_conf_t *conf, int own_connection,
     const sales_wh_result_t *results, size_t nresults, size_t max_jobs,
     sales_wh_job_t **jobs, size_t *njobs, char *err, size_t err_size);
 void sales_webhook_jobs_free(sales_wh_job_t *jobs, size_t n);
+/* Frees what a job holds (its text and request). */
+void sales_webhook_job_clear(sales_wh_job_t *job);
+/* Builds job->request signed with the timestamp now_s; -1 with
+ * job->error when it cannot be signed. */
+int sales_webhook_job_sign(sales_wh_job_t *job, int64_t now_s);
 
 /* Pure parts, unit-tested. */
 typedef struct {

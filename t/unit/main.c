@@ -32,6 +32,7 @@ main(void)
     test_view_tokens();
     test_document();
     test_webhook();
+    test_webhook_cycle();
 
     test_cui();
     test_iban();

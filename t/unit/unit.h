@@ -32,6 +32,7 @@ void test_api(void);
 void test_view_tokens(void);
 void test_document(void);
 void test_webhook(void);
+void test_webhook_cycle(void);
 
 /* Lower-case hex of a byte string, for comparing digests; out needs
  * 2 * len + 1 bytes. */
