@@ -35,6 +35,16 @@ static const char *const disabled_reasons[] = {
     "manual", "gone", "failing", NULL
 };
 
+/* webhook_deliveries.once: what the next attempt is. Any but a normal
+ * one is sent also to a disabled endpoint, is recorded as a replay
+ * (but a ping) and does not count towards disabling it. */
+enum {
+    ONCE_NORMAL = 0,
+    ONCE_REPLAY,            /* of a finished delivery: one attempt */
+    ONCE_PING,              /* one attempt */
+    ONCE_NUDGE              /* of a pending one: due now, its retries kept */
+};
+
 
 static int check_url(sales_ctx_t *ctx, const sales_field_t *f,
     json_t **value);
@@ -760,7 +770,9 @@ sales_webhook_deliveries_get(sales_ctx_t *ctx, json_t *body, json_t **out)
 
 
 /*
- * Makes deliveries due for one more attempt each, as replays. One that is
+ * Makes deliveries due for one more attempt each, as replays: a finished
+ * one gets one attempt; one still pending is only made due now and keeps
+ * its retries (a replay or ping waiting stays what it is). One that is
  * being sent right now is left alone (its own attempt is under way).
  */
 static int64_t
@@ -771,10 +783,14 @@ replay_where(sales_ctx_t *ctx, const char *cond, json_t *binds)
     json_t        *all;
 
     sales_buf_printf(&sql,
-        "UPDATE webhook_deliveries SET status = 'pending', once = 1,"
+        "UPDATE webhook_deliveries SET status = 'pending',"
+        " once = CASE WHEN status <> 'pending' THEN %d"
+        "  WHEN once = %d THEN %d ELSE once END,"
         " next_attempt_at = ?, lease_until = NULL, lease_token = NULL,"
         " updated_at = ?, version = version + 1"
-        " WHERE %s AND NOT (status = 'pending' AND lease_until > ?)", cond);
+        " WHERE %s AND NOT (status = 'pending'"
+        "  AND coalesce(lease_until, 0) > ?)",
+        ONCE_REPLAY, ONCE_NORMAL, ONCE_NUDGE, cond);
 
     all = json_pack("[I,I]", (json_int_t) ctx->now_ms,
                     (json_int_t) ctx->now_ms);
@@ -917,7 +933,7 @@ sales_webhook_endpoints_ping(sales_ctx_t *ctx, json_t *body, json_t **out)
         "INSERT INTO webhook_deliveries (endpoint_id, outbox_id, event_id,"
         " event_type, subject, status, once, next_attempt_at, created_at,"
         " updated_at)"
-        " SELECT ?1, id, event_id, type, ?2, 'pending', 2, ?3, ?3, ?3"
+        " SELECT ?1, id, event_id, type, ?2, 'pending', ?5, ?3, ?3, ?3"
         " FROM outbox WHERE id = ?4");
     if (st == NULL) {
         return -1;
@@ -927,6 +943,7 @@ sales_webhook_endpoints_ping(sales_ctx_t *ctx, json_t *body, json_t **out)
     sqlite3_bind_text(st, 2, subject, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 3, ctx->now_ms);
     sqlite3_bind_int64(st, 4, outbox_id);
+    sqlite3_bind_int(st, 5, ONCE_PING);
 
     if (sales_step_done(ctx, st) != 0) {
         return -1;
@@ -1114,7 +1131,7 @@ record_result(sales_ctx_t *ctx, const sales_wh_result_t *r)
     if (r->error[0]) {
         sqlite3_bind_text(st, 5, r->error, -1, SQLITE_STATIC);
     }
-    sqlite3_bind_int(st, 6, r->once == 1);
+    sqlite3_bind_int(st, 6, r->once == ONCE_REPLAY || r->once == ONCE_NUDGE);
     if (r->excerpt[0]) {
         sqlite3_bind_text(st, 7, r->excerpt, -1, SQLITE_STATIC);
     }
@@ -1136,7 +1153,7 @@ record_result(sales_ctx_t *ctx, const sales_wh_result_t *r)
     if (ok) {
         status = "succeeded";
 
-    } else if (once) {
+    } else if (once == ONCE_REPLAY || once == ONCE_PING) {
         status = "failed";
 
     } else if (gone) {

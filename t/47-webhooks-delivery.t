@@ -332,6 +332,34 @@ case 'retries exhausted: failed; a replay sends the same webhook-id once more' =
     drop($t, $e);
 };
 
+case 'a replay of a delivery still pending makes it due now and keeps its retries' => sub {
+    my $rcv = receiver($t);
+    $rcv->set(default => 500);
+    my $e = endpoint($t, url => $rcv->url('/hook'), events => ['client.created']);
+    my $m = mark($t);
+    client($t, $ae, 'Grabit SRL');
+    client($t, $ae, 'Grabit Iar SRL');
+    my ($ev, $ev2) = events_after($t, $m, "type = 'client.created'");
+    my ($id, $id2) = ($ev->{event_id} // 'none', $ev2->{event_id} // 'none');
+    my $d = wait_delivery($t, $e, $id, sub { ($_[0]{attempt_count} // 0) >= 1 }, 5);
+    is($d->{status}, 'pending', 'after its first failure the delivery is pending');
+    my $r = call(POST => "/webhooks/deliveries/$d->{id}/replay", $adm);
+    is($r->{status}, 202, 'replay 202') or diag($r->{content});
+    $d = wait_delivery($t, $e, $id, sub { ($_[0]{attempt_count} // 0) >= 2 }, 5);
+    ok((attempts($d)->[1] || {})->{replay}, 'at once one more attempt, a replay');
+    is($d->{status}, 'pending', 'it failed too, and the delivery is still pending') or diag($J->encode($d));
+    $d = wait_delivery($t, $e, $id, sub { ($_[0]{status} // '') eq 'failed' }, 10);
+    is($d->{attempt_count}, 4, 'failed only after its retries: four attempts, the replay among them');
+    is(count_of($rcv, '/hook', $id), 4, 'the receiver saw four');
+
+    my $d2 = wait_delivery($t, $e, $id2, sub { ($_[0]{attempt_count} // 0) >= 1 }, 5);
+    $r = call(POST => "/webhooks/endpoints/$e->{id}/replay", $adm, { event_id => $id2 });
+    is(($r->{json} || {})->{replayed}, 1, 'the same by event_id on the endpoint: replayed 1') or diag($r->{content});
+    $d2 = wait_delivery($t, $e, $id2, sub { ($_[0]{attempt_count} // 0) >= 2 }, 5);
+    is($d2->{status}, 'pending', 'still pending after the replayed attempt failed');
+    drop($t, $e);
+};
+
 case 'a rotated secret: both signatures during the grace, one after it' => sub {
     my $rcv = receiver($t);
     my $e = endpoint($t, url => $rcv->url('/hook'), events => ['client.created']);
