@@ -24,6 +24,10 @@
  * written a batch at a time. */
 #define NGX_HTTP_SALES_WH_SETTLE  1
 
+/* After failed cycles (the database broken, say) the next waits the poll
+ * interval, doubled with each failure up to this. */
+#define NGX_HTTP_SALES_WH_BACKOFF_MAX  30000
+
 
 typedef struct {
     ngx_http_sales_main_conf_t  *smcf;
@@ -62,6 +66,7 @@ typedef struct {
 static void ngx_http_sales_wh_timer(ngx_event_t *ev);
 static void ngx_http_sales_wh_schedule(ngx_http_sales_main_conf_t *smcf,
     ngx_msec_t delay);
+static ngx_msec_t ngx_http_sales_wh_backoff(ngx_http_sales_main_conf_t *smcf);
 static void ngx_http_sales_wh_thread(void *data, ngx_log_t *log);
 static void ngx_http_sales_wh_cycle_done(ngx_event_t *ev);
 static ngx_int_t ngx_http_sales_wh_results_add(
@@ -340,6 +345,30 @@ ngx_http_sales_wh_schedule(ngx_http_sales_main_conf_t *smcf, ngx_msec_t delay)
 }
 
 
+/* How long the worker holds back after cycles that failed; 0 for not. */
+static ngx_msec_t
+ngx_http_sales_wh_backoff(ngx_http_sales_main_conf_t *smcf)
+{
+    ngx_msec_t  delay;
+    ngx_uint_t  i;
+
+    if (smcf->wh_failures == 0) {
+        return 0;
+    }
+
+    delay = smcf->wh_poll;
+
+    for (i = 1; i < smcf->wh_failures && delay < NGX_HTTP_SALES_WH_BACKOFF_MAX;
+         i++)
+    {
+        delay *= 2;
+    }
+
+    return ngx_max(smcf->wh_poll, ngx_min(delay,
+                                          NGX_HTTP_SALES_WH_BACKOFF_MAX));
+}
+
+
 static void
 ngx_http_sales_wh_timer(ngx_event_t *ev)
 {
@@ -404,9 +433,12 @@ ngx_http_sales_wh_cycle_done(ngx_event_t *ev)
     next = smcf->wh_poll;
 
     if (wc->rc != 0) {
+        smcf->wh_failures++;
+
         ngx_log_error(NGX_LOG_ERR, ev->log, 0,
                       "sales: webhook deliveries cannot be recorded or "
-                      "claimed now: %s", wc->err);
+                      "claimed now (trying again in %M ms): %s",
+                      ngx_http_sales_wh_backoff(smcf), wc->err);
 
         /* the results are kept for the next cycle */
         if (ngx_http_sales_wh_results_add(smcf, wc->results, wc->nresults)
@@ -419,6 +451,7 @@ ngx_http_sales_wh_cycle_done(ngx_event_t *ev)
         }
 
     } else {
+        smcf->wh_failures = 0;
         late = 0;
 
         for (i = 0; i < wc->njobs; i++) {
@@ -450,6 +483,11 @@ ngx_http_sales_wh_cycle_done(ngx_event_t *ev)
 
     if (smcf->wh_nresults) {
         next = NGX_HTTP_SALES_WH_SETTLE;
+    }
+
+    /* the results kept would otherwise bring the next failure at once */
+    if (smcf->wh_failures) {
+        next = ngx_http_sales_wh_backoff(smcf);
     }
 
     ngx_http_sales_wh_schedule(smcf, next);
@@ -998,7 +1036,8 @@ ngx_http_sales_wh_finish(ngx_http_sales_wh_t *wh, ngx_uint_t complete,
     sales_webhook_job_clear(&wh->job);
     ngx_destroy_pool(wh->pool);
 
-    if (!smcf->wh_cycling) {
+    /* while backing off, the result waits for the cycle already set */
+    if (!smcf->wh_cycling && !smcf->wh_failures) {
         ngx_http_sales_wh_schedule(smcf, NGX_HTTP_SALES_WH_SETTLE);
     }
 }

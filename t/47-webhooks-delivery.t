@@ -536,6 +536,31 @@ case 'inward destinations outside sales_webhook_allow are refused at connect tim
     is(scalar(hooks($rcv)), 0, 'no connection reached the receiver through 0.0.0.0');
 };
 
+case 'a database that keeps failing: the cycles back off, and the results are recorded once it works' => sub {
+    my $rcv = receiver($t);
+    $rcv->set(delay => 1);
+    my $e = endpoint($t, url => $rcv->url('/hook'), events => ['client.created']);
+    my $m = mark($t);
+    client($t, $ae, 'Blocat SRL');
+    my ($ev) = events_after($t, $m, "type = 'client.created'");
+    my $id = $ev->{event_id} // 'none';
+    ok(poll(sub { count_of($rcv, '/hook', $id) }, 5), 'the attempt is under way');
+    my $log = "$t->{dir}/error.log";
+    my $from = -s $log;
+    $t->sql("CREATE TRIGGER test_broken BEFORE INSERT ON webhook_attempts"
+            . " BEGIN SELECT RAISE(ABORT, 'broken for the test'); END");
+    sleep 3;
+    my $text = SalesTest::read_file($log);
+    my $n = () = substr($text, $from) =~ /cannot be recorded or claimed now.*broken for the test/g;
+    cmp_ok($n, '>=', 1, 'the failing cycle is logged');
+    cmp_ok($n, '<=', 10, "and backs off: $n failed cycles in 3 s, not one a millisecond");
+    $t->sql('DROP TRIGGER test_broken');
+    my $d = wait_delivery($t, $e, $id, sub { ($_[0]{status} // '') eq 'succeeded' }, 10);
+    is($d->{status}, 'succeeded', 'the kept result is recorded once the database works');
+    is($d->{attempt_count}, 1, 'as the one attempt it was');
+    drop($t, $e);
+};
+
 case 'ping: webhook.ping to this endpoint alone, also when disabled' => sub {
     my $rcv = receiver($t);
     my $e = endpoint($t, url => $rcv->url('/hook'), events => ['client.created']);
