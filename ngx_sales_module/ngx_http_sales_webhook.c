@@ -80,6 +80,7 @@ static void ngx_http_sales_wh_write(ngx_event_t *wev);
 static void ngx_http_sales_wh_read(ngx_event_t *rev);
 static void ngx_http_sales_wh_dummy(ngx_event_t *ev);
 static void ngx_http_sales_wh_close(ngx_http_sales_wh_t *wh);
+static void ngx_http_sales_wh_leave(ngx_http_sales_wh_t *wh);
 static void ngx_http_sales_wh_finish(ngx_http_sales_wh_t *wh,
     ngx_uint_t complete, const char *error);
 static u_char *ngx_http_sales_wh_log_error(ngx_log_t *log, u_char *buf,
@@ -793,6 +794,11 @@ ngx_http_sales_wh_write(ngx_event_t *wev)
     int                   err;
     socklen_t             len;
 
+    if (c->close) {
+        ngx_http_sales_wh_leave(wh);
+        return;
+    }
+
     if (wev->timedout) {
         ngx_http_sales_wh_finish(wh, 0, "timed out connecting or sending");
         return;
@@ -881,6 +887,11 @@ ngx_http_sales_wh_read(ngx_event_t *rev)
     size_t                cap;
     u_char               *grown;
 
+    if (c->close) {
+        ngx_http_sales_wh_leave(wh);
+        return;
+    }
+
     if (rev->timedout) {
         ngx_http_sales_wh_finish(wh, 0, "timed out waiting for the answer");
         return;
@@ -961,9 +972,29 @@ ngx_http_sales_wh_dummy(ngx_event_t *ev)
     ngx_connection_t     *c = ev->data;
     ngx_http_sales_wh_t  *wh = c->data;
 
-    if (ev->timedout) {
+    if (c->close) {
+        ngx_http_sales_wh_leave(wh);
+
+    } else if (ev->timedout) {
         ngx_http_sales_wh_finish(wh, 0, "timed out waiting for the answer");
     }
+}
+
+
+/*
+ * The worker is leaving and its worker_shutdown_timeout is over. An
+ * answer whose status has come is recorded; otherwise the lease is
+ * given back, so that a worker that stays sends the delivery again.
+ */
+static void
+ngx_http_sales_wh_leave(ngx_http_sales_wh_t *wh)
+{
+    if (wh->reader.a.header_len == 0) {
+        wh->result.sent = 0;
+    }
+
+    ngx_http_sales_wh_finish(wh, 0, "the worker left before the answer "
+                             "was read");
 }
 
 
@@ -1010,18 +1041,24 @@ ngx_http_sales_wh_finish(ngx_http_sales_wh_t *wh, ngx_uint_t complete,
         ngx_cpystrn((u_char *) r->error, (u_char *) error, sizeof(r->error));
     }
 
-    if (wh->len || error == NULL) {
-        /* an answer's status counts even when reading stopped early */
-        sales_webhook_answer(&wh->reader, r);
-    }
-
-    if (r->status && (r->status < 200 || r->status >= 300)) {
+    if (!r->sent) {
         ngx_log_error(NGX_LOG_INFO, &wh->log, 0,
-                      "webhook receiver answered %d", r->status);
+                      "webhook attempt given back: %s", r->error);
 
-    } else if (r->status == 0) {
-        ngx_log_error(NGX_LOG_INFO, &wh->log, 0, "webhook attempt failed: %s",
-                      r->error);
+    } else {
+        if (wh->len || error == NULL) {
+            /* an answer's status counts even when reading stopped early */
+            sales_webhook_answer(&wh->reader, r);
+        }
+
+        if (r->status && (r->status < 200 || r->status >= 300)) {
+            ngx_log_error(NGX_LOG_INFO, &wh->log, 0,
+                          "webhook receiver answered %d", r->status);
+
+        } else if (r->status == 0) {
+            ngx_log_error(NGX_LOG_INFO, &wh->log, 0,
+                          "webhook attempt failed: %s", r->error);
+        }
     }
 
     if (ngx_http_sales_wh_results_add(smcf, r, 1) != NGX_OK) {

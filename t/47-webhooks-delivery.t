@@ -669,6 +669,34 @@ case 'an endpoint failing for sales_webhook_disable_after is disabled and the ot
     $t2->stop;
 };
 
+# --- worker_shutdown_timeout -----------------------------------------------------------------------------------
+case 'a worker leaving at worker_shutdown_timeout gives an unanswered attempt back' => sub {
+    my $t4 = SalesTest->new(workers => 1, main_extra => 'worker_shutdown_timeout 1s;', http_extra => join "\n    ",
+        'sales_webhook_allow 127.0.0.0/8 ::1/128;', 'sales_webhook_poll 100ms;',
+        'sales_webhook_retry 1s 1s 2s;', 'sales_webhook_timeout 20s;');
+    my $u = $t4->user('ae');
+    my $rcv = receiver($t4);
+    $rcv->set(delay => 10);
+    my $e = endpoint($t4, url => $rcv->url('/hook'), events => ['client.created']);
+    my $m = mark($t4);
+    client($t4, $u, 'Plecat SRL');
+    my ($ev) = events_after($t4, $m, "type = 'client.created'");
+    my $id = $ev->{event_id} // 'none';
+    ok(poll(sub { count_of($rcv, '/hook', $id) }, 5), 'the attempt is under way; the receiver takes 10 s');
+    $rcv->set(default => 200);
+    my $at = time;
+    $t4->reload;
+    ok(poll(sub { count_of($rcv, '/hook', $id) >= 2 }, 6), 'a new worker sends it again soon after the reload');
+    my $q = (grep { wid($_) eq $id } hooks($rcv, '/hook'))[1] || {};
+    cmp_ok(($q->{time} // 1e12) - $at, '<', 5, 'not after the 10 s the old worker would have waited');
+    my $d = wait_delivery($t4, $e, $id, sub { ($_[0]{status} // '') eq 'succeeded' }, 10);
+    is($d->{status}, 'succeeded', 'succeeded');
+    is($d->{attempt_count}, 1, 'the attempt given back is not counted as one');
+    drop($t4, $e);
+    $rcv->stop;
+    $t4->stop;
+};
+
 # --- https -------------------------------------------------------------------------------------------------------------------
 # A CA and a certificate for localhost signed by it, in $d (openssl is
 # installed by scripts/test).

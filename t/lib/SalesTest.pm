@@ -48,6 +48,7 @@ sub new {
     my $self = bless {
         workers        => 2,
         http_extra     => '',
+        main_extra     => '',
         location_extra => '',
         test_clock     => 'on',
         %opt,
@@ -74,12 +75,13 @@ sub new {
     return $self;
 }
 
-# The nginx.conf text; %o overrides: workers, http_extra, location_extra,
+# The nginx.conf text; %o overrides: workers, main_extra, http_extra, location_extra,
 # db (undef leaves sales_db out), pool, test_clock, api (0 leaves sales_api out).
 sub conf {
     my ($self, %o) = @_;
     my $d = $self->{dir};
     my %c = (workers => $self->{workers}, http_extra => $self->{http_extra},
+             main_extra => $self->{main_extra},
              location_extra => $self->{location_extra}, db => $self->{db},
              test_clock => $self->{test_clock}, pool => 'sales', api => 1, %o);
     my $db   = defined $c{db}   ? "sales_db $c{db};"                : '';
@@ -93,6 +95,7 @@ master_process on;
 worker_processes $c{workers};
 pid $d/nginx.pid;
 error_log $d/error.log info;
+$c{main_extra}
 thread_pool sales threads=4;
 events { worker_connections 1024; }
 http {
