@@ -74,6 +74,8 @@ static ngx_int_t ngx_http_sales_wh_results_add(
 static ngx_int_t ngx_http_sales_wh_start(ngx_http_sales_main_conf_t *smcf,
     sales_wh_job_t *job);
 static void ngx_http_sales_wh_connect(ngx_http_sales_wh_t *wh);
+static const char *ngx_http_sales_wh_connect_error(ngx_http_sales_wh_t *wh,
+    ngx_err_t err);
 static void ngx_http_sales_wh_next(ngx_http_sales_wh_t *wh,
     const char *why);
 static void ngx_http_sales_wh_write(ngx_event_t *wev);
@@ -346,7 +348,8 @@ ngx_http_sales_wh_schedule(ngx_http_sales_main_conf_t *smcf, ngx_msec_t delay)
 }
 
 
-/* How long the worker holds back after cycles that failed; 0 for not. */
+/* How long the worker holds back after cycles that failed, or when it
+ * ran short of connections; 0 for not. */
 static ngx_msec_t
 ngx_http_sales_wh_backoff(ngx_http_sales_main_conf_t *smcf)
 {
@@ -354,7 +357,7 @@ ngx_http_sales_wh_backoff(ngx_http_sales_main_conf_t *smcf)
     ngx_uint_t  i;
 
     if (smcf->wh_failures == 0) {
-        return 0;
+        return smcf->wh_short ? smcf->wh_poll : 0;
     }
 
     delay = smcf->wh_poll;
@@ -407,6 +410,7 @@ ngx_http_sales_wh_timer(ngx_event_t *ev)
     smcf->wh_nresults = 0;
     smcf->wh_cresults = 0;
     smcf->wh_cycling = 1;
+    smcf->wh_short = 0;
 }
 
 
@@ -486,8 +490,9 @@ ngx_http_sales_wh_cycle_done(ngx_event_t *ev)
         next = NGX_HTTP_SALES_WH_SETTLE;
     }
 
-    /* the results kept would otherwise bring the next failure at once */
-    if (smcf->wh_failures) {
+    /* the results kept (or given back) would otherwise bring the next
+     * failure at once */
+    if (ngx_http_sales_wh_backoff(smcf)) {
         next = ngx_http_sales_wh_backoff(smcf);
     }
 
@@ -550,7 +555,8 @@ ngx_http_sales_wh_start(ngx_http_sales_main_conf_t *smcf, sales_wh_job_t *job)
     now_ms = (int64_t) ngx_time() * 1000 + (int64_t) ngx_timeofday()->msec;
     late = job->error[0] == '\0' && now_ms >= job->send_by_ms;
 
-    if (!ngx_exiting && !ngx_terminate && !late) {
+    /* short of connections, the rest would fail the same way */
+    if (!ngx_exiting && !ngx_terminate && !late && !smcf->wh_short) {
         pool = ngx_create_pool(4096, ngx_cycle->log);
         wh = pool ? ngx_pcalloc(pool, sizeof(ngx_http_sales_wh_t)) : NULL;
     }
@@ -657,6 +663,7 @@ static void
 ngx_http_sales_wh_connect(ngx_http_sales_wh_t *wh)
 {
     ngx_int_t          rc;
+    ngx_err_t          err;
     ngx_msec_t         left;
     ngx_connection_t  *c;
 
@@ -672,9 +679,23 @@ ngx_http_sales_wh_connect(ngx_http_sales_wh_t *wh)
     sales_http_reader_init(&wh->reader, wh->result.at_ms / 1000);
 
     rc = ngx_event_connect_peer(&wh->pc);
+    err = ngx_socket_errno;             /* connect()'s, when it failed */
 
-    if (rc == NGX_ERROR || rc == NGX_BUSY || rc == NGX_DECLINED) {
-        ngx_http_sales_wh_next(wh, "cannot connect");
+    if (rc == NGX_ERROR) {
+        /*
+         * socket(), a free connection (worker_connections) or the event
+         * module failed here, not the receiver: the lease goes back, and
+         * the worker claims again after its poll interval.
+         */
+        wh->smcf->wh_short = 1;
+        wh->result.sent = 0;
+        ngx_http_sales_wh_finish(wh, 0, "this worker is short of "
+                                 "connections");
+        return;
+    }
+
+    if (rc == NGX_BUSY || rc == NGX_DECLINED) {
+        ngx_http_sales_wh_next(wh, ngx_http_sales_wh_connect_error(wh, err));
         return;
     }
 
@@ -692,6 +713,18 @@ ngx_http_sales_wh_connect(ngx_http_sales_wh_t *wh)
     if (rc == NGX_OK) {
         ngx_http_sales_wh_write(c->write);
     }
+}
+
+
+/* Why connecting to the address being tried failed. */
+static const char *
+ngx_http_sales_wh_connect_error(ngx_http_sales_wh_t *wh, ngx_err_t err)
+{
+    static char  why[NGX_SOCKADDR_STRLEN + 160];
+
+    ngx_snprintf((u_char *) why, sizeof(why) - 1, "cannot connect to %V: %s%Z",
+                 &wh->addr_name, err ? strerror(err) : "it failed");
+    return why;
 }
 
 
@@ -816,12 +849,8 @@ ngx_http_sales_wh_write(ngx_event_t *wev)
         }
 
         if (err) {
-            static char  why[128];
-
-            ngx_snprintf((u_char *) why, sizeof(why) - 1,
-                         "cannot connect to %V: %s%Z", &wh->addr_name,
-                         strerror(err));
-            ngx_http_sales_wh_next(wh, why);
+            ngx_http_sales_wh_next(wh,
+                                   ngx_http_sales_wh_connect_error(wh, err));
             return;
         }
 
@@ -1074,7 +1103,7 @@ ngx_http_sales_wh_finish(ngx_http_sales_wh_t *wh, ngx_uint_t complete,
     ngx_destroy_pool(wh->pool);
 
     /* while backing off, the result waits for the cycle already set */
-    if (!smcf->wh_cycling && !smcf->wh_failures) {
+    if (!smcf->wh_cycling && ngx_http_sales_wh_backoff(smcf) == 0) {
         ngx_http_sales_wh_schedule(smcf, NGX_HTTP_SALES_WH_SETTLE);
     }
 }

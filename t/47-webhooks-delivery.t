@@ -243,6 +243,7 @@ case 'a receiver down while 5 events happen gets them all, in order, when it is 
     my $a0 = attempts($d)->[0] || {};
     ok(!defined $a0->{response_status} && length($a0->{error} // ''), 'a refused connection is a failed attempt with an error')
         or diag($J->encode($d));
+    like($a0->{error} // '', qr/^cannot connect to 127\.0\.0\.1:\d+: Connection refused$/, 'the error names the address and why');
     my $left = $down + 1.5 - time;
     sleep $left if $left > 0;
     my $back = WebhookReceiver->new(dir => $dir, port => $port);
@@ -695,6 +696,35 @@ case 'a worker leaving at worker_shutdown_timeout gives an unanswered attempt ba
     drop($t4, $e);
     $rcv->stop;
     $t4->stop;
+};
+
+# --- a worker short of connections --------------------------------------------------------------------------
+case 'a worker out of worker_connections gives attempts back instead of failing them' => sub {
+    my $t5 = SalesTest->new(workers => 1, connections => 16, log_ok => qr/worker_connections are not enough/,
+        http_extra => join "\n    ", 'sales_webhook_allow 127.0.0.0/8 ::1/128;', 'sales_webhook_poll 100ms;',
+        'sales_webhook_retry 1s 1s 2s;', 'sales_webhook_timeout 5s;');
+    my $u = $t5->user('ae');
+    my $rcv = receiver($t5);
+    $rcv->set(delay => 1);
+    my $e = endpoint($t5, url => $rcv->url('/hook'), events => ['client.created'], enabled => $F);
+    my $m = mark($t5);
+    client($t5, $u, "Aglomerat $_ SRL") for 1 .. 30;
+    my @ids = map { $_->{event_id} } events_after($t5, $m, "type = 'client.created'");
+    is(scalar @ids, 30, '30 events wait for the disabled endpoint');
+    must(api($t5, PATCH => "/webhooks/endpoints/$e->{id}", $t5->{admin}, { enabled => $T }), 200, 'enable it');
+    # no API calls while the worker has no connection to spare
+    ok(wait_ids($rcv, '/hook', \@ids, 20), 'all 30 arrive, more than the worker can connect at once');
+    ok(poll(sub { ($t5->sql("select count(*) from webhook_deliveries where endpoint_id = $e->{id}"
+                            . " and status = 'succeeded'") // 0) == 30 }, 10), 'all 30 succeeded');
+    is($t5->sql('select count(*) from webhook_attempts where error is not null'), 0,
+       'no attempt failed: none was recorded against the receiver');
+    is($t5->sql("select max(attempt_count) from webhook_deliveries where endpoint_id = $e->{id}"), 1,
+       'each in one attempt');
+    like(SalesTest::read_file("$t5->{dir}/error.log"), qr/worker_connections are not enough/,
+         'the worker did run short of connections');
+    drop($t5, $e);
+    $rcv->stop;
+    $t5->stop;
 };
 
 # --- https -------------------------------------------------------------------------------------------------------------------
