@@ -60,6 +60,9 @@ typedef struct {
     ngx_queue_t                  queue;
     u_char                       addr_text[NGX_SOCKADDR_STRLEN];
     ngx_str_t                    addr_name;
+#if (NGX_HTTP_SSL)
+    char                         tls_error[160];   /* OpenSSL's reason */
+#endif
 } ngx_http_sales_wh_t;
 
 
@@ -90,7 +93,9 @@ static u_char *ngx_http_sales_wh_log_error(ngx_log_t *log, u_char *buf,
 static ngx_int_t ngx_http_sales_wh_refused(ngx_http_sales_main_conf_t *smcf,
     struct sockaddr *sa);
 #if (NGX_HTTP_SSL)
+static void ngx_http_sales_wh_ssl_info(const SSL *ssl, int where, int ret);
 static void ngx_http_sales_wh_ssl_done(ngx_connection_t *c);
+static const char *ngx_http_sales_wh_ssl_error(ngx_http_sales_wh_t *wh);
 #endif
 
 
@@ -634,7 +639,9 @@ ngx_http_sales_wh_next(ngx_http_sales_wh_t *wh, const char *why)
         }
 
         if (ngx_current_msec >= wh->deadline) {
-            ngx_http_sales_wh_finish(wh, 0, "timed out");
+            /* the last address's failure says more (a timeout in the
+             * TLS handshake, say) */
+            ngx_http_sales_wh_finish(wh, 0, why ? why : "timed out");
             return;
         }
 
@@ -736,12 +743,16 @@ ngx_http_sales_wh_ssl_start(ngx_http_sales_wh_t *wh, ngx_connection_t *c)
     ngx_int_t   rc;
     u_char      probe[sizeof(struct in6_addr)];
 
+    wh->tls_error[0] = '\0';
+
     if (ngx_ssl_create_connection(wh->smcf->wh_ssl, c,
                                   NGX_SSL_BUFFER|NGX_SSL_CLIENT)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
+
+    SSL_set_info_callback(c->ssl->connection, ngx_http_sales_wh_ssl_info);
 
     /* SNI names hosts, never addresses */
     if (ngx_inet_addr((u_char *) wh->job.host, ngx_strlen(wh->job.host))
@@ -769,6 +780,57 @@ ngx_http_sales_wh_ssl_start(ngx_http_sales_wh_t *wh, ngx_connection_t *c)
 }
 
 
+/*
+ * nginx logs OpenSSL's errors and empties their queue before the end of
+ * a failed handshake reaches ngx_http_sales_wh_ssl_done(): the reason
+ * is kept here for the attempt, as the handshake gives up. The context's
+ * own callback still runs.
+ */
+static void
+ngx_http_sales_wh_ssl_info(const SSL *ssl, int where, int ret)
+{
+    unsigned long         e;
+    ngx_connection_t     *c;
+    ngx_http_sales_wh_t  *wh;
+    void                (*ctx_info)(const SSL *ssl, int where, int ret);
+
+    ctx_info = SSL_CTX_get_info_callback(SSL_get_SSL_CTX(ssl));
+    if (ctx_info) {
+        ctx_info(ssl, where, ret);
+    }
+
+    if (!(where & SSL_CB_EXIT) || ret > 0) {
+        return;
+    }
+
+    /* an empty queue: the handshake only waits for the network */
+    e = ERR_peek_last_error();
+    if (e == 0) {
+        return;
+    }
+
+    c = ngx_ssl_get_connection((ngx_ssl_conn_t *) ssl);
+    wh = c->data;
+    ERR_error_string_n(e, wh->tls_error, sizeof(wh->tls_error));
+}
+
+
+/* "the TLS handshake failed", with OpenSSL's reason when there is one. */
+static const char *
+ngx_http_sales_wh_ssl_error(ngx_http_sales_wh_t *wh)
+{
+    static char  why[sizeof(wh->tls_error) + 64];
+
+    if (wh->tls_error[0] == '\0') {
+        return "the TLS handshake failed";
+    }
+
+    ngx_snprintf((u_char *) why, sizeof(why) - 1,
+                 "the TLS handshake failed: %s%Z", wh->tls_error);
+    return why;
+}
+
+
 static void
 ngx_http_sales_wh_ssl_done(ngx_connection_t *c)
 {
@@ -782,7 +844,7 @@ ngx_http_sales_wh_ssl_done(ngx_connection_t *c)
     if (!c->ssl->handshaked) {
         ngx_http_sales_wh_next(wh, c->write->timedout || c->read->timedout
                                    ? "timed out in the TLS handshake"
-                                   : "the TLS handshake failed");
+                                   : ngx_http_sales_wh_ssl_error(wh));
         return;
     }
 
@@ -858,7 +920,7 @@ ngx_http_sales_wh_write(ngx_event_t *wev)
         if (wh->job.tls) {
             switch (ngx_http_sales_wh_ssl_start(wh, c)) {
             case NGX_ERROR:
-                ngx_http_sales_wh_next(wh, "the TLS handshake failed");
+                ngx_http_sales_wh_next(wh, ngx_http_sales_wh_ssl_error(wh));
                 return;
             default:                    /* AGAIN or DONE */
                 return;

@@ -790,4 +790,28 @@ case 'https: the certificate and the host name are verified' => sub {
     $t3->stop;
 };
 
+case 'https: a failed TLS handshake records OpenSSL\'s reason, a silent one the timeout' => sub {
+    my $t6 = SalesTest->new(workers => 1, http_extra => join "\n    ", @BASE);
+    my $u = $t6->user('ae');
+    my $plain = receiver($t6);
+    $plain->set(early => 1, raw => "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+    my $silent = receiver($t6);
+    $silent->set(early => 1, raw => '', delay => 6);
+    my $p = endpoint($t6, url => 'https://127.0.0.1:' . $plain->port . '/hook', events => ['client.created']);
+    my $s = endpoint($t6, url => 'https://localhost:' . $silent->port . '/hook', events => ['client.created']);
+    my $m = mark($t6);
+    client($t6, $u, 'Necriptat SRL');
+    my ($ev) = events_after($t6, $m, "type = 'client.created'");
+    my $d = wait_delivery($t6, $p, $ev->{event_id} // 'none', sub { @{ attempts($_[0]) } >= 1 }, 8);
+    like((attempts($d)->[0] || {})->{error} // '', qr/^the TLS handshake failed: error:[0-9A-F]+:SSL routines:.*wrong version number/,
+         'plain HTTP where TLS was expected: the handshake failed, and OpenSSL says why') or diag($J->encode($d));
+    $d = wait_delivery($t6, $s, $ev->{event_id} // 'none', sub { @{ attempts($_[0]) } >= 1 }, 8);
+    is((attempts($d)->[0] || {})->{error}, 'timed out in the TLS handshake', 'no answer to the handshake: timed out in it')
+        or diag($J->encode($d));
+    drop($t6, $p, $s);
+    $plain->stop;
+    $silent->stop;
+    $t6->stop;
+};
+
 done_testing;
