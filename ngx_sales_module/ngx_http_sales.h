@@ -102,6 +102,8 @@ typedef struct {
     ngx_thread_task_t    *wh_task;
     ngx_event_t           wh_timer;
     ngx_uint_t            wh_cycling;
+    ngx_uint_t            wh_failures;     /* cycles failed in a row */
+    ngx_uint_t            wh_short;        /* of connections, this cycle */
     ngx_queue_t           wh_inflight;
     ngx_uint_t            wh_ninflight;
     sales_wh_result_t    *wh_results;

@@ -24,6 +24,10 @@
  * written a batch at a time. */
 #define NGX_HTTP_SALES_WH_SETTLE  1
 
+/* After failed cycles (the database broken, say) the next waits the poll
+ * interval, doubled with each failure up to this. */
+#define NGX_HTTP_SALES_WH_BACKOFF_MAX  30000
+
 
 typedef struct {
     ngx_http_sales_main_conf_t  *smcf;
@@ -50,30 +54,38 @@ typedef struct {
     u_char                      *answer;
     size_t                       len;
     size_t                       cap;
+    sales_http_reader_t          reader;
     ngx_msec_t                   start;
     ngx_msec_t                   deadline;
     ngx_queue_t                  queue;
     u_char                       addr_text[NGX_SOCKADDR_STRLEN];
     ngx_str_t                    addr_name;
+#if (NGX_HTTP_SSL)
+    char                         tls_error[160];   /* OpenSSL's reason */
+#endif
 } ngx_http_sales_wh_t;
 
 
 static void ngx_http_sales_wh_timer(ngx_event_t *ev);
 static void ngx_http_sales_wh_schedule(ngx_http_sales_main_conf_t *smcf,
     ngx_msec_t delay);
+static ngx_msec_t ngx_http_sales_wh_backoff(ngx_http_sales_main_conf_t *smcf);
 static void ngx_http_sales_wh_thread(void *data, ngx_log_t *log);
 static void ngx_http_sales_wh_cycle_done(ngx_event_t *ev);
 static ngx_int_t ngx_http_sales_wh_results_add(
     ngx_http_sales_main_conf_t *smcf, sales_wh_result_t *r, size_t n);
-static void ngx_http_sales_wh_start(ngx_http_sales_main_conf_t *smcf,
+static ngx_int_t ngx_http_sales_wh_start(ngx_http_sales_main_conf_t *smcf,
     sales_wh_job_t *job);
 static void ngx_http_sales_wh_connect(ngx_http_sales_wh_t *wh);
+static const char *ngx_http_sales_wh_connect_error(ngx_http_sales_wh_t *wh,
+    ngx_err_t err);
 static void ngx_http_sales_wh_next(ngx_http_sales_wh_t *wh,
     const char *why);
 static void ngx_http_sales_wh_write(ngx_event_t *wev);
 static void ngx_http_sales_wh_read(ngx_event_t *rev);
 static void ngx_http_sales_wh_dummy(ngx_event_t *ev);
 static void ngx_http_sales_wh_close(ngx_http_sales_wh_t *wh);
+static void ngx_http_sales_wh_leave(ngx_http_sales_wh_t *wh);
 static void ngx_http_sales_wh_finish(ngx_http_sales_wh_t *wh,
     ngx_uint_t complete, const char *error);
 static u_char *ngx_http_sales_wh_log_error(ngx_log_t *log, u_char *buf,
@@ -81,7 +93,9 @@ static u_char *ngx_http_sales_wh_log_error(ngx_log_t *log, u_char *buf,
 static ngx_int_t ngx_http_sales_wh_refused(ngx_http_sales_main_conf_t *smcf,
     struct sockaddr *sa);
 #if (NGX_HTTP_SSL)
+static void ngx_http_sales_wh_ssl_info(const SSL *ssl, int where, int ret);
 static void ngx_http_sales_wh_ssl_done(ngx_connection_t *c);
+static const char *ngx_http_sales_wh_ssl_error(ngx_http_sales_wh_t *wh);
 #endif
 
 
@@ -215,8 +229,12 @@ ngx_http_sales_webhook_init_conf(ngx_conf_t *cf,
 
     smcf->core.webhook_disable_after_ms = smcf->wh_disable_after;
 
-    /* an attempt never outlives its lease */
-    smcf->core.webhook_lease_ms = smcf->wh_timeout + 60000;
+    /* An attempt never outlives its lease: it starts within 30 s of its
+     * claim (resolving host names comes first) or is given back, runs
+     * for the timeout at most, and leaves 30 s to record it. */
+    smcf->core.webhook_start_ms = 30000;
+    smcf->core.webhook_lease_ms = smcf->core.webhook_start_ms
+                                  + smcf->wh_timeout + 30000;
 
 #if (NGX_HTTP_SSL)
     {
@@ -335,6 +353,31 @@ ngx_http_sales_wh_schedule(ngx_http_sales_main_conf_t *smcf, ngx_msec_t delay)
 }
 
 
+/* How long the worker holds back after cycles that failed, or when it
+ * ran short of connections; 0 for not. */
+static ngx_msec_t
+ngx_http_sales_wh_backoff(ngx_http_sales_main_conf_t *smcf)
+{
+    ngx_msec_t  delay;
+    ngx_uint_t  i;
+
+    if (smcf->wh_failures == 0) {
+        return smcf->wh_short ? smcf->wh_poll : 0;
+    }
+
+    delay = smcf->wh_poll;
+
+    for (i = 1; i < smcf->wh_failures && delay < NGX_HTTP_SALES_WH_BACKOFF_MAX;
+         i++)
+    {
+        delay *= 2;
+    }
+
+    return ngx_max(smcf->wh_poll, ngx_min(delay,
+                                          NGX_HTTP_SALES_WH_BACKOFF_MAX));
+}
+
+
 static void
 ngx_http_sales_wh_timer(ngx_event_t *ev)
 {
@@ -372,6 +415,7 @@ ngx_http_sales_wh_timer(ngx_event_t *ev)
     smcf->wh_nresults = 0;
     smcf->wh_cresults = 0;
     smcf->wh_cycling = 1;
+    smcf->wh_short = 0;
 }
 
 
@@ -393,15 +437,18 @@ ngx_http_sales_wh_cycle_done(ngx_event_t *ev)
     ngx_http_sales_wh_cycle_t   *wc = ev->data;
     ngx_http_sales_main_conf_t  *smcf = wc->smcf;
     ngx_msec_t                   next;
-    size_t                       i;
+    size_t                       i, late;
 
     smcf->wh_cycling = 0;
     next = smcf->wh_poll;
 
     if (wc->rc != 0) {
+        smcf->wh_failures++;
+
         ngx_log_error(NGX_LOG_ERR, ev->log, 0,
                       "sales: webhook deliveries cannot be recorded or "
-                      "claimed now: %s", wc->err);
+                      "claimed now (trying again in %M ms): %s",
+                      ngx_http_sales_wh_backoff(smcf), wc->err);
 
         /* the results are kept for the next cycle */
         if (ngx_http_sales_wh_results_add(smcf, wc->results, wc->nresults)
@@ -414,8 +461,20 @@ ngx_http_sales_wh_cycle_done(ngx_event_t *ev)
         }
 
     } else {
+        smcf->wh_failures = 0;
+        late = 0;
+
         for (i = 0; i < wc->njobs; i++) {
-            ngx_http_sales_wh_start(smcf, &wc->jobs[i]);
+            if (ngx_http_sales_wh_start(smcf, &wc->jobs[i]) == NGX_DECLINED) {
+                late++;
+            }
+        }
+
+        if (late) {
+            ngx_log_error(NGX_LOG_WARN, ev->log, 0,
+                          "sales: %uz webhook attempts given back untried: "
+                          "resolving their hosts took the time they had "
+                          "to start in", late);
         }
 
         /* a full claim suggests more are due */
@@ -434,6 +493,12 @@ ngx_http_sales_wh_cycle_done(ngx_event_t *ev)
 
     if (smcf->wh_nresults) {
         next = NGX_HTTP_SALES_WH_SETTLE;
+    }
+
+    /* the results kept (or given back) would otherwise bring the next
+     * failure at once */
+    if (ngx_http_sales_wh_backoff(smcf)) {
+        next = ngx_http_sales_wh_backoff(smcf);
     }
 
     ngx_http_sales_wh_schedule(smcf, next);
@@ -476,17 +541,27 @@ ngx_http_sales_wh_results_add(ngx_http_sales_main_conf_t *smcf,
 
 /* --- one attempt -------------------------------------------------------- */
 
-static void
+/*
+ * Starts a claimed attempt, signed now. NGX_DECLINED: too late to start
+ * it inside its lease, so it is given back untried, as it is when the
+ * worker is leaving or short of memory.
+ */
+static ngx_int_t
 ngx_http_sales_wh_start(ngx_http_sales_main_conf_t *smcf, sales_wh_job_t *job)
 {
+    int64_t               now_ms;
+    ngx_uint_t            late;
     ngx_pool_t           *pool;
     ngx_http_sales_wh_t  *wh;
     sales_wh_result_t     r;
 
     pool = NULL;
     wh = NULL;
+    now_ms = (int64_t) ngx_time() * 1000 + (int64_t) ngx_timeofday()->msec;
+    late = job->error[0] == '\0' && now_ms >= job->send_by_ms;
 
-    if (!ngx_exiting && !ngx_terminate) {
+    /* short of connections, the rest would fail the same way */
+    if (!ngx_exiting && !ngx_terminate && !late && !smcf->wh_short) {
         pool = ngx_create_pool(4096, ngx_cycle->log);
         wh = pool ? ngx_pcalloc(pool, sizeof(ngx_http_sales_wh_t)) : NULL;
     }
@@ -503,21 +578,23 @@ ngx_http_sales_wh_start(ngx_http_sales_main_conf_t *smcf, sales_wh_job_t *job)
         r.once = job->once;
         r.sent = 0;
         (void) ngx_http_sales_wh_results_add(smcf, &r, 1);
-        return;
+        return late ? NGX_DECLINED : NGX_OK;
     }
 
     wh->smcf = smcf;
     wh->pool = pool;
     wh->job = *job;
-    job->request = NULL;                /* the attempt owns it now */
+
+    /* the attempt owns them now */
+    job->text = NULL;
+    job->request = NULL;
 
     wh->result.delivery_id = job->delivery_id;
     wh->result.lease_token = job->lease_token;
     wh->result.once = job->once;
     wh->result.sent = 1;
     wh->result.retry_after_s = -1;
-    wh->result.at_ms = (int64_t) ngx_time() * 1000
-                       + (int64_t) ngx_timeofday()->msec;
+    wh->result.at_ms = now_ms;
 
     wh->log = *ngx_cycle->log;
     wh->log.handler = ngx_http_sales_wh_log_error;
@@ -532,12 +609,15 @@ ngx_http_sales_wh_start(ngx_http_sales_main_conf_t *smcf, sales_wh_job_t *job)
     ngx_queue_insert_tail(&smcf->wh_inflight, &wh->queue);
     smcf->wh_ninflight++;
 
-    if (wh->job.error[0]) {
+    if (wh->job.error[0]
+        || sales_webhook_job_sign(&wh->job, now_ms / 1000) != 0)
+    {
         ngx_http_sales_wh_finish(wh, 0, wh->job.error);
-        return;
+        return NGX_OK;
     }
 
     ngx_http_sales_wh_next(wh, NULL);
+    return NGX_OK;
 }
 
 
@@ -559,7 +639,9 @@ ngx_http_sales_wh_next(ngx_http_sales_wh_t *wh, const char *why)
         }
 
         if (ngx_current_msec >= wh->deadline) {
-            ngx_http_sales_wh_finish(wh, 0, "timed out");
+            /* the last address's failure says more (a timeout in the
+             * TLS handshake, say) */
+            ngx_http_sales_wh_finish(wh, 0, why ? why : "timed out");
             return;
         }
 
@@ -588,6 +670,7 @@ static void
 ngx_http_sales_wh_connect(ngx_http_sales_wh_t *wh)
 {
     ngx_int_t          rc;
+    ngx_err_t          err;
     ngx_msec_t         left;
     ngx_connection_t  *c;
 
@@ -600,11 +683,26 @@ ngx_http_sales_wh_connect(ngx_http_sales_wh_t *wh)
     wh->pc.log_error = NGX_ERROR_ERR;
     wh->sent = 0;
     wh->len = 0;
+    sales_http_reader_init(&wh->reader, wh->result.at_ms / 1000);
 
     rc = ngx_event_connect_peer(&wh->pc);
+    err = ngx_socket_errno;             /* connect()'s, when it failed */
 
-    if (rc == NGX_ERROR || rc == NGX_BUSY || rc == NGX_DECLINED) {
-        ngx_http_sales_wh_next(wh, "cannot connect");
+    if (rc == NGX_ERROR) {
+        /*
+         * socket(), a free connection (worker_connections) or the event
+         * module failed here, not the receiver: the lease goes back, and
+         * the worker claims again after its poll interval.
+         */
+        wh->smcf->wh_short = 1;
+        wh->result.sent = 0;
+        ngx_http_sales_wh_finish(wh, 0, "this worker is short of "
+                                 "connections");
+        return;
+    }
+
+    if (rc == NGX_BUSY || rc == NGX_DECLINED) {
+        ngx_http_sales_wh_next(wh, ngx_http_sales_wh_connect_error(wh, err));
         return;
     }
 
@@ -625,6 +723,18 @@ ngx_http_sales_wh_connect(ngx_http_sales_wh_t *wh)
 }
 
 
+/* Why connecting to the address being tried failed. */
+static const char *
+ngx_http_sales_wh_connect_error(ngx_http_sales_wh_t *wh, ngx_err_t err)
+{
+    static char  why[NGX_SOCKADDR_STRLEN + 160];
+
+    ngx_snprintf((u_char *) why, sizeof(why) - 1, "cannot connect to %V: %s%Z",
+                 &wh->addr_name, err ? strerror(err) : "it failed");
+    return why;
+}
+
+
 #if (NGX_HTTP_SSL)
 
 static ngx_int_t
@@ -633,12 +743,16 @@ ngx_http_sales_wh_ssl_start(ngx_http_sales_wh_t *wh, ngx_connection_t *c)
     ngx_int_t   rc;
     u_char      probe[sizeof(struct in6_addr)];
 
+    wh->tls_error[0] = '\0';
+
     if (ngx_ssl_create_connection(wh->smcf->wh_ssl, c,
                                   NGX_SSL_BUFFER|NGX_SSL_CLIENT)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
+
+    SSL_set_info_callback(c->ssl->connection, ngx_http_sales_wh_ssl_info);
 
     /* SNI names hosts, never addresses */
     if (ngx_inet_addr((u_char *) wh->job.host, ngx_strlen(wh->job.host))
@@ -666,6 +780,57 @@ ngx_http_sales_wh_ssl_start(ngx_http_sales_wh_t *wh, ngx_connection_t *c)
 }
 
 
+/*
+ * nginx logs OpenSSL's errors and empties their queue before the end of
+ * a failed handshake reaches ngx_http_sales_wh_ssl_done(): the reason
+ * is kept here for the attempt, as the handshake gives up. The context's
+ * own callback still runs.
+ */
+static void
+ngx_http_sales_wh_ssl_info(const SSL *ssl, int where, int ret)
+{
+    unsigned long         e;
+    ngx_connection_t     *c;
+    ngx_http_sales_wh_t  *wh;
+    void                (*ctx_info)(const SSL *ssl, int where, int ret);
+
+    ctx_info = SSL_CTX_get_info_callback(SSL_get_SSL_CTX(ssl));
+    if (ctx_info) {
+        ctx_info(ssl, where, ret);
+    }
+
+    if (!(where & SSL_CB_EXIT) || ret > 0) {
+        return;
+    }
+
+    /* an empty queue: the handshake only waits for the network */
+    e = ERR_peek_last_error();
+    if (e == 0) {
+        return;
+    }
+
+    c = ngx_ssl_get_connection((ngx_ssl_conn_t *) ssl);
+    wh = c->data;
+    ERR_error_string_n(e, wh->tls_error, sizeof(wh->tls_error));
+}
+
+
+/* "the TLS handshake failed", with OpenSSL's reason when there is one. */
+static const char *
+ngx_http_sales_wh_ssl_error(ngx_http_sales_wh_t *wh)
+{
+    static char  why[sizeof(wh->tls_error) + 64];
+
+    if (wh->tls_error[0] == '\0') {
+        return "the TLS handshake failed";
+    }
+
+    ngx_snprintf((u_char *) why, sizeof(why) - 1,
+                 "the TLS handshake failed: %s%Z", wh->tls_error);
+    return why;
+}
+
+
 static void
 ngx_http_sales_wh_ssl_done(ngx_connection_t *c)
 {
@@ -679,7 +844,7 @@ ngx_http_sales_wh_ssl_done(ngx_connection_t *c)
     if (!c->ssl->handshaked) {
         ngx_http_sales_wh_next(wh, c->write->timedout || c->read->timedout
                                    ? "timed out in the TLS handshake"
-                                   : "the TLS handshake failed");
+                                   : ngx_http_sales_wh_ssl_error(wh));
         return;
     }
 
@@ -724,6 +889,11 @@ ngx_http_sales_wh_write(ngx_event_t *wev)
     int                   err;
     socklen_t             len;
 
+    if (c->close) {
+        ngx_http_sales_wh_leave(wh);
+        return;
+    }
+
     if (wev->timedout) {
         ngx_http_sales_wh_finish(wh, 0, "timed out connecting or sending");
         return;
@@ -741,12 +911,8 @@ ngx_http_sales_wh_write(ngx_event_t *wev)
         }
 
         if (err) {
-            static char  why[128];
-
-            ngx_snprintf((u_char *) why, sizeof(why) - 1,
-                         "cannot connect to %V: %s%Z", &wh->addr_name,
-                         strerror(err));
-            ngx_http_sales_wh_next(wh, why);
+            ngx_http_sales_wh_next(wh,
+                                   ngx_http_sales_wh_connect_error(wh, err));
             return;
         }
 
@@ -754,7 +920,7 @@ ngx_http_sales_wh_write(ngx_event_t *wev)
         if (wh->job.tls) {
             switch (ngx_http_sales_wh_ssl_start(wh, c)) {
             case NGX_ERROR:
-                ngx_http_sales_wh_next(wh, "the TLS handshake failed");
+                ngx_http_sales_wh_next(wh, ngx_http_sales_wh_ssl_error(wh));
                 return;
             default:                    /* AGAIN or DONE */
                 return;
@@ -811,6 +977,11 @@ ngx_http_sales_wh_read(ngx_event_t *rev)
     ssize_t               n;
     size_t                cap;
     u_char               *grown;
+
+    if (c->close) {
+        ngx_http_sales_wh_leave(wh);
+        return;
+    }
 
     if (rev->timedout) {
         ngx_http_sales_wh_finish(wh, 0, "timed out waiting for the answer");
@@ -875,7 +1046,10 @@ ngx_http_sales_wh_read(ngx_event_t *rev)
 
         wh->len += n;
 
-        if (sales_webhook_answer_done((const char *) wh->answer, wh->len)) {
+        if (sales_http_reader_feed(&wh->reader, (const char *) wh->answer,
+                                   wh->len)
+            != 0)
+        {
             ngx_http_sales_wh_finish(wh, 1, NULL);
             return;
         }
@@ -889,9 +1063,29 @@ ngx_http_sales_wh_dummy(ngx_event_t *ev)
     ngx_connection_t     *c = ev->data;
     ngx_http_sales_wh_t  *wh = c->data;
 
-    if (ev->timedout) {
+    if (c->close) {
+        ngx_http_sales_wh_leave(wh);
+
+    } else if (ev->timedout) {
         ngx_http_sales_wh_finish(wh, 0, "timed out waiting for the answer");
     }
+}
+
+
+/*
+ * The worker is leaving and its worker_shutdown_timeout is over. An
+ * answer whose status has come is recorded; otherwise the lease is
+ * given back, so that a worker that stays sends the delivery again.
+ */
+static void
+ngx_http_sales_wh_leave(ngx_http_sales_wh_t *wh)
+{
+    if (wh->reader.a.header_len == 0) {
+        wh->result.sent = 0;
+    }
+
+    ngx_http_sales_wh_finish(wh, 0, "the worker left before the answer "
+                             "was read");
 }
 
 
@@ -938,22 +1132,24 @@ ngx_http_sales_wh_finish(ngx_http_sales_wh_t *wh, ngx_uint_t complete,
         ngx_cpystrn((u_char *) r->error, (u_char *) error, sizeof(r->error));
     }
 
-    if (wh->len) {
-        /* an answer's status counts even when reading stopped early */
-        sales_webhook_answer((const char *) wh->answer, wh->len,
-                             (int) complete, r->at_ms, r);
-
-    } else if (error == NULL) {
-        sales_webhook_answer(NULL, 0, 0, r->at_ms, r);
-    }
-
-    if (r->status && (r->status < 200 || r->status >= 300)) {
+    if (!r->sent) {
         ngx_log_error(NGX_LOG_INFO, &wh->log, 0,
-                      "webhook receiver answered %d", r->status);
+                      "webhook attempt given back: %s", r->error);
 
-    } else if (r->status == 0) {
-        ngx_log_error(NGX_LOG_INFO, &wh->log, 0, "webhook attempt failed: %s",
-                      r->error);
+    } else {
+        if (wh->len || error == NULL) {
+            /* an answer's status counts even when reading stopped early */
+            sales_webhook_answer(&wh->reader, r);
+        }
+
+        if (r->status && (r->status < 200 || r->status >= 300)) {
+            ngx_log_error(NGX_LOG_INFO, &wh->log, 0,
+                          "webhook receiver answered %d", r->status);
+
+        } else if (r->status == 0) {
+            ngx_log_error(NGX_LOG_INFO, &wh->log, 0,
+                          "webhook attempt failed: %s", r->error);
+        }
     }
 
     if (ngx_http_sales_wh_results_add(smcf, r, 1) != NGX_OK) {
@@ -965,10 +1161,11 @@ ngx_http_sales_wh_finish(ngx_http_sales_wh_t *wh, ngx_uint_t complete,
     ngx_queue_remove(&wh->queue);
     smcf->wh_ninflight--;
 
-    free(wh->job.request);
+    sales_webhook_job_clear(&wh->job);
     ngx_destroy_pool(wh->pool);
 
-    if (!smcf->wh_cycling) {
+    /* while backing off, the result waits for the cycle already set */
+    if (!smcf->wh_cycling && ngx_http_sales_wh_backoff(smcf) == 0) {
         ngx_http_sales_wh_schedule(smcf, NGX_HTTP_SALES_WH_SETTLE);
     }
 }
@@ -1127,7 +1324,7 @@ ngx_http_sales_webhook_exit_worker(ngx_cycle_t *cycle,
         ngx_http_sales_wh_close(wh);
         ngx_queue_remove(q);
         smcf->wh_ninflight--;
-        free(wh->job.request);
+        sales_webhook_job_clear(&wh->job);
         ngx_destroy_pool(wh->pool);
     }
 

@@ -73,6 +73,8 @@ typedef struct {
     int              webhook_nretry;
     int64_t          webhook_disable_after_ms;
     int64_t          webhook_lease_ms;   /* longer than one attempt */
+    int64_t          webhook_start_ms;   /* a claimed attempt starts within
+                                          * this of its claim, or not */
 } sales_conf_t;
 
 /* One hit of the pixel or the client's page, as the glue saw it. */
@@ -105,20 +107,30 @@ const char *sales_view_class_name(int class);
 int sales_view_class_parse(const char *name);
 
 /* Webhooks (sales_webhook.c). A job is one attempt the glue makes: the
- * whole HTTP request, signed, and the addresses its host resolved to. */
+ * HTTP request, signed when it is sent, and the addresses its host
+ * resolved to. */
 #define SALES_WH_MAX_ADDRS     8
 #define SALES_WH_EXCERPT       1024
 #define SALES_WH_MAX_ANSWER    (64 * 1024)
+#define SALES_WH_SECRET_MAX    128
 
 typedef struct {
     int64_t                  delivery_id;
     int64_t                  lease_token;
+    /* Started later than this, the attempt could outlive its lease and
+     * run beside another worker's: it is given back untried. */
+    int64_t                  send_by_ms;
     int                      once;
     int                      tls;
     char                     host[256];     /* SNI and certificate check */
     int                      port;
     char                     event_id[64];
-    char                    *request;       /* malloc'ed */
+    char                     secret[SALES_WH_SECRET_MAX];
+    char                     previous[SALES_WH_SECRET_MAX];  /* or "" */
+    char                    *text;          /* malloc'ed: head, then body */
+    size_t                   head_len;      /* up to the signature */
+    size_t                   body_len;
+    char                    *request;       /* malloc'ed when signed */
     size_t                   request_len;
     int                      naddrs;
     struct sockaddr_storage  addrs[SALES_WH_MAX_ADDRS];
@@ -141,18 +153,19 @@ typedef struct {
 } sales_wh_result_t;
 
 /* Records results, turns new outbox events into deliveries, and claims
- * at most max_jobs due ones (their hosts resolved). All or nothing: on
- * failure (-1 with err) the results are not recorded. */
+ * at most max_jobs due ones (their hosts resolved, each host and port
+ * once; a job whose send_by_ms passed while resolving is not resolved).
+ * All or nothing: on failure (-1 with err) the results are not
+ * recorded. */
 int sales_webhook_cycle(const sales_conf_t *conf, int own_connection,
     const sales_wh_result_t *results, size_t nresults, size_t max_jobs,
     sales_wh_job_t **jobs, size_t *njobs, char *err, size_t err_size);
 void sales_webhook_jobs_free(sales_wh_job_t *jobs, size_t n);
-/* Whether the answer read so far is enough: 1 yes, 0 read on. */
-int sales_webhook_answer_done(const char *buf, size_t len);
-/* Fills r's status, Retry-After, excerpt or error from the answer read;
- * complete is 0 when it ended early (closed or timed out). */
-void sales_webhook_answer(const char *buf, size_t len, int complete,
-    int64_t now_ms, sales_wh_result_t *r);
+/* Frees what a job holds (its text and request). */
+void sales_webhook_job_clear(sales_wh_job_t *job);
+/* Builds job->request signed with the timestamp now_s; -1 with
+ * job->error when it cannot be signed. */
+int sales_webhook_job_sign(sales_wh_job_t *job, int64_t now_s);
 
 /* Pure parts, unit-tested. */
 typedef struct {
@@ -175,11 +188,41 @@ int sales_webhook_secret_new(char *out);
 typedef struct {
     int          status;
     int64_t      retry_after_s;
-    size_t       header_len;
-    int64_t      content_length;
+    size_t       header_len;                /* where the body starts */
+    int64_t      content_length;            /* -1 for none */
+    int          chunked;                   /* Transfer-Encoding: chunked */
+    int          keep_alive;                /* Connection: keep-alive */
 } sales_http_answer_t;
 
-/* 1: status line and headers complete; 0: read on; -1: not HTTP. */
+/* A receiver's answer as it arrives. Each feed looks only at the bytes
+ * it has not seen, so an answer trickled in costs what it weighs. */
+typedef struct {
+    sales_http_answer_t  a;                 /* once the headers are in */
+    int64_t              now_s;             /* Retry-After dates from this */
+    int                  state;
+    size_t               head;              /* the header block read now */
+    size_t               scanned;           /* its end looked for so far */
+    size_t               seen;              /* bytes fed so far */
+    size_t               body;              /* body bytes so far */
+    int                  chunk_state;       /* chunked: where in a chunk */
+    int                  chunk_digits;
+    uint64_t             chunk_left;
+    size_t               excerpt_len;
+    char                 excerpt[SALES_WH_EXCERPT];
+} sales_http_reader_t;
+
+void sales_http_reader_init(sales_http_reader_t *rd, int64_t now_s);
+/* buf holds the whole answer read so far, len bytes, of which the reader
+ * saw the first rd->seen before: 1 enough is read, 0 read on, -1 it is
+ * not HTTP (reading may stop too). */
+int sales_http_reader_feed(sales_http_reader_t *rd, const char *buf,
+    size_t len);
+/* Fills r's status, Retry-After, excerpt or error from what was fed. */
+void sales_webhook_answer(const sales_http_reader_t *rd,
+    sales_wh_result_t *r);
+
+/* The whole answer at once: 1 status line and headers complete, 0 read
+ * on, -1 not HTTP. */
 int sales_http_answer_parse(const char *buf, size_t len, int64_t now_s,
     sales_http_answer_t *a);
 /* Retry-After: delay-seconds or an HTTP date; -1 when neither. */

@@ -443,7 +443,9 @@ const char *const sales_migrations[] = {
     "    CHECK (status IN ('pending','succeeded','failed')),"
     "  attempt_count INTEGER NOT NULL DEFAULT 0,"
     /* 1: a replay, 2: a ping; either makes one attempt, also to a
-     * disabled endpoint, and does not count towards disabling it */
+     * disabled endpoint, and does not count towards disabling it; 3: a
+     * replay of a pending delivery, the same but for a failure, after
+     * which it retries as before */
     "  once INTEGER NOT NULL DEFAULT 0,"
     "  next_attempt_at INTEGER,"
     "  lease_until INTEGER,"

@@ -42,6 +42,16 @@ static const char *const disabled_reasons[] = {
     "manual", "gone", "failing", NULL
 };
 
+/* webhook_deliveries.once: what the next attempt is. Any but a normal
+ * one is sent also to a disabled endpoint, is recorded as a replay
+ * (but a ping) and does not count towards disabling it. */
+enum {
+    ONCE_NORMAL = 0,
+    ONCE_REPLAY,            /* of a finished delivery: one attempt */
+    ONCE_PING,              /* one attempt */
+    ONCE_NUDGE              /* of a pending one: due now, its retries kept */
+};
+
 
 static int check_url(sales_ctx_t *ctx, const sales_field_t *f,
     json_t **value);
@@ -767,7 +777,9 @@ sales_webhook_deliveries_get(sales_ctx_t *ctx, json_t *body, json_t **out)
 
 
 /*
- * Makes deliveries due for one more attempt each, as replays. One that is
+ * Makes deliveries due for one more attempt each, as replays: a finished
+ * one gets one attempt; one still pending is only made due now and keeps
+ * its retries (a replay or ping waiting stays what it is). One that is
  * being sent right now is left alone (its own attempt is under way).
  */
 static int64_t
@@ -778,10 +790,14 @@ replay_where(sales_ctx_t *ctx, const char *cond, json_t *binds)
     json_t        *all;
 
     sales_buf_printf(&sql,
-        "UPDATE webhook_deliveries SET status = 'pending', once = 1,"
+        "UPDATE webhook_deliveries SET status = 'pending',"
+        " once = CASE WHEN status <> 'pending' THEN %d"
+        "  WHEN once = %d THEN %d ELSE once END,"
         " next_attempt_at = ?, lease_until = NULL, lease_token = NULL,"
         " updated_at = ?, version = version + 1"
-        " WHERE %s AND NOT (status = 'pending' AND lease_until > ?)", cond);
+        " WHERE %s AND NOT (status = 'pending'"
+        "  AND coalesce(lease_until, 0) > ?)",
+        ONCE_REPLAY, ONCE_NORMAL, ONCE_NUDGE, cond);
 
     all = json_pack("[I,I]", (json_int_t) ctx->now_ms,
                     (json_int_t) ctx->now_ms);
@@ -924,7 +940,7 @@ sales_webhook_endpoints_ping(sales_ctx_t *ctx, json_t *body, json_t **out)
         "INSERT INTO webhook_deliveries (endpoint_id, outbox_id, event_id,"
         " event_type, subject, status, once, next_attempt_at, created_at,"
         " updated_at)"
-        " SELECT ?1, id, event_id, type, ?2, 'pending', 2, ?3, ?3, ?3"
+        " SELECT ?1, id, event_id, type, ?2, 'pending', ?5, ?3, ?3, ?3"
         " FROM outbox WHERE id = ?4");
     if (st == NULL) {
         return -1;
@@ -934,6 +950,7 @@ sales_webhook_endpoints_ping(sales_ctx_t *ctx, json_t *body, json_t **out)
     sqlite3_bind_text(st, 2, subject, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 3, ctx->now_ms);
     sqlite3_bind_int64(st, 4, outbox_id);
+    sqlite3_bind_int(st, 5, ONCE_PING);
 
     if (sales_step_done(ctx, st) != 0) {
         return -1;
@@ -1121,7 +1138,7 @@ record_result(sales_ctx_t *ctx, const sales_wh_result_t *r)
     if (r->error[0]) {
         sqlite3_bind_text(st, 5, r->error, -1, SQLITE_STATIC);
     }
-    sqlite3_bind_int(st, 6, r->once == 1);
+    sqlite3_bind_int(st, 6, r->once == ONCE_REPLAY || r->once == ONCE_NUDGE);
     if (r->excerpt[0]) {
         sqlite3_bind_text(st, 7, r->excerpt, -1, SQLITE_STATIC);
     }
@@ -1143,7 +1160,7 @@ record_result(sales_ctx_t *ctx, const sales_wh_result_t *r)
     if (ok) {
         status = "succeeded";
 
-    } else if (once) {
+    } else if (once == ONCE_REPLAY || once == ONCE_PING) {
         status = "failed";
 
     } else if (gone) {
@@ -1311,17 +1328,17 @@ work_waiting(sales_ctx_t *ctx)
 }
 
 
-/* The whole HTTP request of one attempt, signed now. */
+/* The HTTP request of one attempt, but for its signature: that is made
+ * when the attempt starts, so webhook-timestamp is the time it is sent. */
 static int
 job_build(sales_ctx_t *ctx, sales_wh_job_t *job, const char *url,
     const char *secret, const char *previous, const char *payload)
 {
     sales_url_t   u;
-    sales_buf_t   req = {0};
+    sales_buf_t   text = {0};
     const char   *why;
     json_t       *p;
-    char         *body, sig[64], sig2[64], host[300];
-    int64_t       ts = ctx->now_ms / 1000;
+    char         *body, host[300];
     size_t        len;
 
     if (sales_url_parse(url, strlen(url), &u, &why) != 0) {
@@ -1330,7 +1347,20 @@ job_build(sales_ctx_t *ctx, sales_wh_job_t *job, const char *url,
     }
 
     job->tls = u.tls;
+    job->port = u.port;
     snprintf(job->host, sizeof(job->host), "%s", u.host);
+
+    if (strlen(secret) >= sizeof(job->secret)
+        || (previous && strlen(previous) >= sizeof(job->previous)))
+    {
+        snprintf(job->error, sizeof(job->error), "the endpoint's secret is "
+                 "not a whsec_ secret");
+        return 0;
+    }
+
+    snprintf(job->secret, sizeof(job->secret), "%s", secret);
+    snprintf(job->previous, sizeof(job->previous), "%s",
+             previous ? previous : "");
 
     /* {"type", "timestamp", "data"}: the id travels in webhook-id */
     p = json_loads(payload, 0, NULL);
@@ -1349,17 +1379,6 @@ job_build(sales_ctx_t *ctx, sales_wh_job_t *job, const char *url,
 
     len = strlen(body);
 
-    if (sales_webhook_sign(secret, job->event_id, ts, body, len, sig) != 0
-        || (previous
-            && sales_webhook_sign(previous, job->event_id, ts, body, len,
-                                  sig2) != 0))
-    {
-        free(body);
-        snprintf(job->error, sizeof(job->error), "the endpoint's secret is "
-                 "not a whsec_ secret");
-        return 0;
-    }
-
     if ((u.port == 443 && u.tls) || (u.port == 80 && !u.tls)) {
         snprintf(host, sizeof(host), u.ipv6 ? "[%s]" : "%s", u.host);
     } else {
@@ -1367,35 +1386,71 @@ job_build(sales_ctx_t *ctx, sales_wh_job_t *job, const char *url,
                  u.port);
     }
 
-    sales_buf_adds(&req, "POST ");
+    sales_buf_adds(&text, "POST ");
     if (u.path[0] == '?') {
-        sales_buf_adds(&req, "/");
+        sales_buf_adds(&text, "/");
     }
-    sales_buf_add(&req, u.path, u.path_len);
-    sales_buf_printf(&req,
+    sales_buf_add(&text, u.path, u.path_len);
+    sales_buf_printf(&text,
         " HTTP/1.1\r\n"
         "Host: %s\r\n"
         "User-Agent: ngx_sales_module\r\n"
         "Content-Type: application/json\r\n"
         "Content-Length: %zu\r\n"
         "Connection: close\r\n"
-        "webhook-id: %s\r\n"
-        "webhook-timestamp: %lld\r\n"
-        "webhook-signature: %s%s%s\r\n"
-        "\r\n",
-        host, len, job->event_id, (long long) ts, sig,
-        previous ? " " : "", previous ? sig2 : "");
-    sales_buf_add(&req, body, len);
+        "webhook-id: %s\r\n",
+        host, len, job->event_id);
+    job->head_len = text.len;
+    sales_buf_add(&text, body, len);
     free(body);
 
-    if (req.failed) {
-        sales_buf_free(&req);
+    if (text.failed) {
+        sales_buf_free(&text);
         return -1;
     }
 
+    job->text = text.data;
+    job->body_len = len;
+    return 0;
+}
+
+
+int
+sales_webhook_job_sign(sales_wh_job_t *job, int64_t now_s)
+{
+    sales_buf_t   req = {0};
+    const char   *body = job->text + job->head_len;
+    char          sig[64], sig2[64];
+    int           two = job->previous[0] != '\0';
+
+    if (sales_webhook_sign(job->secret, job->event_id, now_s, body,
+                           job->body_len, sig) != 0
+        || (two
+            && sales_webhook_sign(job->previous, job->event_id, now_s, body,
+                                  job->body_len, sig2) != 0))
+    {
+        snprintf(job->error, sizeof(job->error), "the endpoint's secret is "
+                 "not a whsec_ secret");
+        return -1;
+    }
+
+    sales_buf_add(&req, job->text, job->head_len);
+    sales_buf_printf(&req,
+        "webhook-timestamp: %lld\r\n"
+        "webhook-signature: %s%s%s\r\n"
+        "\r\n",
+        (long long) now_s, sig, two ? " " : "", two ? sig2 : "");
+    sales_buf_add(&req, body, job->body_len);
+
+    if (req.failed) {
+        sales_buf_free(&req);
+        snprintf(job->error, sizeof(job->error), "out of memory");
+        return -1;
+    }
+
+    free(job->request);
     job->request = req.data;
     job->request_len = req.len;
-    job->port = u.port;
     return 0;
 }
 
@@ -1448,6 +1503,7 @@ claim(sales_ctx_t *ctx, size_t max, sales_wh_job_t **out, size_t *nout)
 
         job->delivery_id = sqlite3_column_int64(st, 0);
         job->once = sqlite3_column_int(st, 1);
+        job->send_by_ms = ctx->now_ms + ctx->conf->webhook_start_ms;
         snprintf(job->event_id, sizeof(job->event_id), "%s",
                  (const char *) sqlite3_column_text(st, 2));
 
@@ -1506,11 +1562,10 @@ claim(sales_ctx_t *ctx, size_t max, sales_wh_job_t **out, size_t *nout)
 /* getaddrinfo on the pool's thread: /etc/hosts and the system resolver,
  * never on the event loop. */
 static void
-resolve(sales_wh_job_t *jobs, size_t n)
+lookup(sales_wh_job_t *job)
 {
     struct addrinfo   hints, *res, *ai;
     char              port[8];
-    size_t            i, j;
     int               rc;
 
     memset(&hints, 0, sizeof(hints));
@@ -1518,58 +1573,94 @@ resolve(sales_wh_job_t *jobs, size_t n)
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_protocol = IPPROTO_TCP;
 
+    snprintf(port, sizeof(port), "%d", job->port);
+    rc = getaddrinfo(job->host, port, &hints, &res);
+
+    if (rc != 0) {
+        snprintf(job->error, sizeof(job->error), "cannot resolve %s: %s",
+                 job->host, gai_strerror(rc));
+        return;
+    }
+
+    for (ai = res; ai && job->naddrs < SALES_WH_MAX_ADDRS; ai = ai->ai_next) {
+        if (ai->ai_addrlen > sizeof(struct sockaddr_storage)) {
+            continue;
+        }
+
+        memcpy(&job->addrs[job->naddrs], ai->ai_addr, ai->ai_addrlen);
+        job->addrlens[job->naddrs] = ai->ai_addrlen;
+        job->naddrs++;
+    }
+
+    freeaddrinfo(res);
+
+    if (job->naddrs == 0) {
+        snprintf(job->error, sizeof(job->error), "%s has no address",
+                 job->host);
+    }
+}
+
+
+/*
+ * Each host and port is looked up once a cycle, and what came of it
+ * (addresses or why there are none) serves every job that names it: a
+ * resolver that does not answer costs its timeout once, not once per
+ * delivery. Lookups stop when the time to start the attempts is over;
+ * the jobs left have send_by_ms 0, so the glue gives them back.
+ */
+static void
+resolve(sales_wh_job_t *jobs, size_t n)
+{
+    sales_wh_job_t  *job, *same;
+    size_t           i, j;
+    unsigned char   *done;
+
+    done = calloc(n ? n : 1, 1);
+
     for (i = 0; i < n; i++) {
-        sales_wh_job_t  *job = &jobs[i];
+        job = &jobs[i];
 
-        if (job->error[0]) {
+        if (job->error[0] || (done && done[i])) {
             continue;
         }
 
-        /* the same host and port as an earlier job: its addresses */
-        for (j = 0; j < i; j++) {
-            if (jobs[j].naddrs > 0 && jobs[j].port == job->port
-                && strcmp(jobs[j].host, job->host) == 0)
-            {
-                memcpy(job->addrs, jobs[j].addrs, sizeof(job->addrs));
-                memcpy(job->addrlens, jobs[j].addrlens,
-                       sizeof(job->addrlens));
-                job->naddrs = jobs[j].naddrs;
-                break;
+        if (sales_now_ms() >= job->send_by_ms) {
+            for (j = i; j < n; j++) {
+                jobs[j].send_by_ms = 0;
             }
+            break;
         }
 
-        if (job->naddrs) {
-            continue;
-        }
+        lookup(job);
 
-        snprintf(port, sizeof(port), "%d", job->port);
-        rc = getaddrinfo(job->host, port, &hints, &res);
+        for (j = i + 1; done && j < n; j++) {
+            same = &jobs[j];
 
-        if (rc != 0) {
-            snprintf(job->error, sizeof(job->error), "cannot resolve %s: %s",
-                     job->host, gai_strerror(rc));
-            continue;
-        }
-
-        for (ai = res; ai && job->naddrs < SALES_WH_MAX_ADDRS;
-             ai = ai->ai_next)
-        {
-            if (ai->ai_addrlen > sizeof(struct sockaddr_storage)) {
+            if (same->error[0] || done[j] || same->port != job->port
+                || strcmp(same->host, job->host) != 0)
+            {
                 continue;
             }
 
-            memcpy(&job->addrs[job->naddrs], ai->ai_addr, ai->ai_addrlen);
-            job->addrlens[job->naddrs] = ai->ai_addrlen;
-            job->naddrs++;
-        }
-
-        freeaddrinfo(res);
-
-        if (job->naddrs == 0) {
-            snprintf(job->error, sizeof(job->error), "%s has no address",
-                     job->host);
+            memcpy(same->addrs, job->addrs, sizeof(job->addrs));
+            memcpy(same->addrlens, job->addrlens, sizeof(job->addrlens));
+            same->naddrs = job->naddrs;
+            memcpy(same->error, job->error, sizeof(job->error));
+            done[j] = 1;
         }
     }
+
+    free(done);
+}
+
+
+void
+sales_webhook_job_clear(sales_wh_job_t *job)
+{
+    free(job->text);
+    free(job->request);
+    job->text = NULL;
+    job->request = NULL;
 }
 
 
@@ -1583,7 +1674,7 @@ sales_webhook_jobs_free(sales_wh_job_t *jobs, size_t n)
     }
 
     for (i = 0; i < n; i++) {
-        free(jobs[i].request);
+        sales_webhook_job_clear(&jobs[i]);
     }
 
     free(jobs);

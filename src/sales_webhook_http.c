@@ -337,60 +337,71 @@ sales_retry_after_parse(const char *s, size_t len, int64_t now_s)
 }
 
 
-static const char *
-find_header_end(const char *buf, size_t len, size_t *header_len)
+/* The parts of a reader's state. */
+enum {
+    READ_HEAD = 0,
+    READ_BODY,
+    READ_DONE,
+    READ_BAD
+};
+
+
+enum {
+    CHUNK_SIZE = 0,
+    CHUNK_EXT,
+    CHUNK_DATA,
+    CHUNK_DATA_END
+};
+
+
+/* Whether a comma-separated header value lists tok; with last, as its
+ * last element only. */
+static int
+value_lists(const char *v, size_t vlen, const char *tok, int last)
 {
-    size_t  i;
+    const char  *end = v + vlen, *comma, *e;
+    size_t       n = strlen(tok);
+    int          found = 0;
 
-    for (i = 0; i < len; i++) {
-        if (buf[i] != '\n') {
-            continue;
+    for ( ;; ) {
+        comma = memchr(v, ',', end - v);
+        e = comma ? comma : end;
+
+        while (v < e && (*v == ' ' || *v == '\t')) {
+            v++;
         }
 
-        if (i + 1 < len && buf[i + 1] == '\n') {
-            *header_len = i + 2;
-            return buf + i;
+        while (e > v && (e[-1] == ' ' || e[-1] == '\t')) {
+            e--;
         }
 
-        if (i + 2 < len && buf[i + 1] == '\r' && buf[i + 2] == '\n') {
-            *header_len = i + 3;
-            return buf + i;
+        found = (size_t) (e - v) == n && strncasecmp(v, tok, n) == 0;
+
+        if ((found && !last) || comma == NULL) {
+            return found;
         }
+
+        v = comma + 1;
     }
-
-    return NULL;
 }
 
 
-int
-sales_http_answer_parse(const char *buf, size_t len, int64_t now_s,
-    sales_http_answer_t *a)
+/* The status line and headers of one complete header block. */
+static int
+head_parse(const char *buf, size_t len, int64_t now_s, sales_http_answer_t *a)
 {
     const char  *p, *end, *line, *eol, *colon, *v;
     size_t       i, name_len, vlen;
 
-    memset(a, 0, sizeof(*a));
+    a->status = 0;
     a->retry_after_s = -1;
     a->content_length = -1;
+    a->chunked = 0;
+    a->keep_alive = 0;
 
     /* "HTTP/1.1 200 OK" */
-    if (len >= 5 && memcmp(buf, "HTTP/", 5) != 0) {
-        return -1;
-    }
-
-    if (len < 5 && memcmp(buf, "HTTP/", len) != 0) {
-        return -1;
-    }
-
-    if (find_header_end(buf, len, &a->header_len) == NULL) {
-        if (len > SALES_WH_MAX_ANSWER) {
-            return -1;
-        }
-        return 0;
-    }
-
-    end = buf + a->header_len;
-    eol = memchr(buf, '\n', a->header_len);
+    end = buf + len;
+    eol = memchr(buf, '\n', len);
     p = memchr(buf, ' ', eol - buf);
 
     if (p == NULL || eol - p < 4) {
@@ -452,98 +463,350 @@ sales_http_answer_parse(const char *buf, size_t len, int64_t now_s,
             }
 
             a->content_length = digits ? cl : -1;
+
+        } else if (name_len == 17
+                   && strncasecmp(line, "Transfer-Encoding", 17) == 0)
+        {
+            a->chunked = value_lists(v, vlen, "chunked", 1);
+
+        } else if (name_len == 10
+                   && strncasecmp(line, "Connection", 10) == 0)
+        {
+            a->keep_alive = value_lists(v, vlen, "keep-alive", 0);
         }
     }
 
-    return 1;
+    /* a chunked body's length is in its chunks */
+    if (a->chunked) {
+        a->content_length = -1;
+    }
+
+    return 0;
 }
 
 
-int
-sales_webhook_answer_done(const char *buf, size_t len)
+/*
+ * Looks for the end of the header block from where the last look
+ * stopped: 1 found and parsed, 0 not yet, -1 not HTTP. Interim answers
+ * (100 Continue, 103 Early Hints) are passed over for the final one
+ * after them; 101 would switch protocols, so it is final.
+ */
+static int
+reader_head(sales_http_reader_t *rd, const char *buf, size_t len)
 {
-    sales_http_answer_t  a;
-    size_t               body, want;
-    int                  rc;
+    size_t  i, n, end;
 
-    if (len >= SALES_WH_MAX_ANSWER) {
-        return 1;
+    for ( ;; ) {
+        n = len - rd->head;
+        if (memcmp(buf + rd->head, "HTTP/", n < 5 ? n : 5) != 0) {
+            return -1;
+        }
+
+        /* a blank line may straddle two reads: its first "\n" is at most
+         * two bytes before where the last look stopped */
+        i = rd->scanned >= rd->head + 2 ? rd->scanned - 2 : rd->head;
+        end = 0;
+
+        for ( /* void */ ; i < len && end == 0; i++) {
+            if (buf[i] != '\n') {
+                continue;
+            }
+
+            if (i + 1 < len && buf[i + 1] == '\n') {
+                end = i + 2;
+
+            } else if (i + 2 < len && buf[i + 1] == '\r'
+                       && buf[i + 2] == '\n')
+            {
+                end = i + 3;
+            }
+        }
+
+        if (end == 0) {
+            rd->scanned = len;
+            return 0;
+        }
+
+        if (head_parse(buf + rd->head, end - rd->head, rd->now_s, &rd->a)
+            != 0)
+        {
+            return -1;
+        }
+
+        if (rd->a.status >= 200 || rd->a.status == 101) {
+            rd->a.header_len = end;
+            return 1;
+        }
+
+        rd->head = end;
+        rd->scanned = end;
+
+        if (end == len) {
+            return 0;
+        }
+    }
+}
+
+
+/* How much of the body is worth waiting for. */
+static size_t
+body_wanted(const sales_http_answer_t *a)
+{
+    /* 101, 204 and 304 have no body */
+    if (a->status < 200 || a->status == 204 || a->status == 304) {
+        return 0;
     }
 
-    rc = sales_http_answer_parse(buf, len, 0, &a);
-    if (rc != 1) {
-        return rc < 0;
+    if (a->content_length >= 0
+        && (uint64_t) a->content_length < SALES_WH_EXCERPT)
+    {
+        return (size_t) a->content_length;
     }
 
-    body = len - a.header_len;
-    want = SALES_WH_EXCERPT;
+    return SALES_WH_EXCERPT;
+}
 
-    if (a.content_length >= 0 && (uint64_t) a.content_length < want) {
-        want = (size_t) a.content_length;
+
+/* Body bytes: kept for the excerpt up to what is wanted of the body. */
+static void
+excerpt_add(sales_http_reader_t *rd, const char *p, size_t n, size_t want)
+{
+    size_t  k = n;
+
+    if (rd->excerpt_len < want) {
+        if (k > want - rd->excerpt_len) {
+            k = want - rd->excerpt_len;
+        }
+
+        memcpy(rd->excerpt + rd->excerpt_len, p, k);
+        rd->excerpt_len += k;
     }
 
-    /* 1xx, 204 and 304 have no body */
-    if (a.status < 200 || a.status == 204 || a.status == 304) {
-        want = 0;
+    rd->body += n;
+}
+
+
+/*
+ * A chunked body's bytes: the data goes to the excerpt, the size lines
+ * do not. The last chunk ends the reading (its trailers are not worth
+ * waiting for), and so does framing that is not chunked after all: the
+ * status is known by then.
+ */
+static void
+reader_chunks(sales_http_reader_t *rd, const char *p, size_t n, size_t want)
+{
+    const char  *end = p + n;
+    size_t       k;
+    int          c, d;
+
+    while (p < end && rd->state == READ_BODY && rd->body < want) {
+
+        switch (rd->chunk_state) {
+
+        case CHUNK_SIZE:
+        case CHUNK_EXT:
+            c = (unsigned char) *p++;
+
+            if (c == '\n') {
+                if (rd->chunk_digits == 0 || rd->chunk_left == 0) {
+                    rd->state = READ_DONE;          /* the last chunk */
+                }
+                rd->chunk_state = CHUNK_DATA;
+                break;
+            }
+
+            if (rd->chunk_state == CHUNK_EXT) {
+                break;
+            }
+
+            d = isdigit(c) ? c - '0'
+                : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+                : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+
+            if (d >= 0 && rd->chunk_left < (UINT64_C(1) << 56)) {
+                rd->chunk_left = rd->chunk_left * 16 + (uint64_t) d;
+                rd->chunk_digits++;
+
+            } else if (rd->chunk_digits
+                       && (c == ';' || c == ' ' || c == '\t' || c == '\r'))
+            {
+                rd->chunk_state = CHUNK_EXT;
+
+            } else {
+                rd->state = READ_DONE;
+            }
+            break;
+
+        case CHUNK_DATA:
+            k = (size_t) (end - p);
+            if ((uint64_t) k > rd->chunk_left) {
+                k = (size_t) rd->chunk_left;
+            }
+
+            excerpt_add(rd, p, k, want);
+            p += k;
+            rd->chunk_left -= k;
+
+            if (rd->chunk_left == 0) {
+                rd->chunk_state = CHUNK_DATA_END;
+            }
+            break;
+
+        default:                                    /* CHUNK_DATA_END */
+            c = (unsigned char) *p++;
+
+            if (c == '\n') {
+                rd->chunk_state = CHUNK_SIZE;
+                rd->chunk_digits = 0;
+
+            } else if (c != '\r') {
+                rd->state = READ_DONE;
+            }
+        }
+    }
+}
+
+
+/* The body's bytes in buf[from..len). */
+static void
+reader_body(sales_http_reader_t *rd, const char *buf, size_t from, size_t len)
+{
+    const sales_http_answer_t  *a = &rd->a;
+    size_t                      want;
+
+    want = body_wanted(a);
+
+    if (a->chunked) {
+        reader_chunks(rd, buf + from, len - from, want);
+
+    } else {
+        excerpt_add(rd, buf + from, len - from, want);
     }
 
-    return body >= want;
+    /* Kept alive without a length or chunks, the body has no end a
+     * close would show: it is what came with the headers. */
+    if (rd->body >= want
+        || (!a->chunked && a->content_length < 0 && a->keep_alive))
+    {
+        rd->state = READ_DONE;
+    }
 }
 
 
 void
-sales_webhook_answer(const char *buf, size_t len, int complete,
-    int64_t now_ms, sales_wh_result_t *r)
+sales_http_reader_init(sales_http_reader_t *rd, int64_t now_s)
 {
-    sales_http_answer_t  a;
-    size_t               n;
-    int                  rc;
+    memset(rd, 0, sizeof(*rd));
+    rd->state = READ_HEAD;
+    rd->now_s = now_s;
+    rd->a.retry_after_s = -1;
+    rd->a.content_length = -1;
+}
+
+
+int
+sales_http_reader_feed(sales_http_reader_t *rd, const char *buf, size_t len)
+{
+    size_t  from;
+    int     rc;
+
+    from = rd->seen;
+    rd->seen = len;
+
+    if (rd->state == READ_HEAD && len > from) {
+        rc = reader_head(rd, buf, len);
+
+        if (rc < 0) {
+            rd->state = READ_BAD;
+
+        } else if (rc > 0) {
+            rd->state = READ_BODY;
+            from = rd->a.header_len;
+        }
+    }
+
+    if (rd->state == READ_BODY) {
+        reader_body(rd, buf, from, len);
+    }
+
+    if (rd->state == READ_BAD) {
+        return -1;
+    }
+
+    if (len >= SALES_WH_MAX_ANSWER) {
+        if (rd->state == READ_HEAD) {
+            rd->state = READ_BAD;
+            return -1;
+        }
+
+        return 1;
+    }
+
+    return rd->state == READ_DONE;
+}
+
+
+int
+sales_http_answer_parse(const char *buf, size_t len, int64_t now_s,
+    sales_http_answer_t *a)
+{
+    sales_http_reader_t  rd;
+
+    sales_http_reader_init(&rd, now_s);
+
+    if (sales_http_reader_feed(&rd, buf, len) < 0) {
+        *a = rd.a;
+        return -1;
+    }
+
+    *a = rd.a;
+    return rd.state != READ_HEAD;
+}
+
+
+void
+sales_webhook_answer(const sales_http_reader_t *rd, sales_wh_result_t *r)
+{
+    const sales_http_answer_t  *a = &rd->a;
 
     r->status = 0;
     r->retry_after_s = -1;
     r->excerpt[0] = '\0';
 
-    rc = len ? sales_http_answer_parse(buf, len, now_ms / 1000, &a) : 0;
-
-    if (rc < 0) {
+    if (rd->state == READ_BAD) {
         snprintf(r->error, sizeof(r->error), "the answer is not HTTP");
         return;
     }
 
-    if (rc == 0) {
+    if (rd->state == READ_HEAD) {
         if (r->error[0] == '\0') {
             snprintf(r->error, sizeof(r->error), "%s",
-                     len == 0 ? "the connection closed without an answer"
-                              : "the connection closed inside the answer's"
-                                " headers");
+                     rd->seen == 0 ? "the connection closed without an answer"
+                     : rd->head ? "the connection closed after an interim"
+                                  " (1xx) answer"
+                     : "the connection closed inside the answer's headers");
         }
         return;
     }
 
     /* The status line and headers came: that is the answer, whatever
      * became of the rest. */
-    (void) complete;
     r->error[0] = '\0';
-    r->status = a.status;
-    r->retry_after_s = a.retry_after_s;
+    r->status = a->status;
+    r->retry_after_s = a->retry_after_s;
 
-    n = len - a.header_len;
-    if (n > SALES_WH_EXCERPT) {
-        n = SALES_WH_EXCERPT;
-    }
-
-    memcpy(r->excerpt, buf + a.header_len, n);
-    r->excerpt[n] = '\0';
+    memcpy(r->excerpt, rd->excerpt, rd->excerpt_len);
+    r->excerpt[rd->excerpt_len] = '\0';
 
     /* stored as text: cut at a NUL, keep it valid UTF-8 */
     sales_utf8_clean(r->excerpt);
 
-    if (a.status >= 300 && a.status < 400) {
+    if (a->status >= 300 && a->status < 400) {
         snprintf(r->error, sizeof(r->error),
-                 "redirects are not followed (status %d)", a.status);
+                 "redirects are not followed (status %d)", a->status);
 
-    } else if (a.status < 200 || a.status >= 300) {
+    } else if (a->status < 200 || a->status >= 300) {
         snprintf(r->error, sizeof(r->error), "the receiver answered %d",
-                 a.status);
+                 a->status);
     }
 }

@@ -243,6 +243,7 @@ case 'a receiver down while 5 events happen gets them all, in order, when it is 
     my $a0 = attempts($d)->[0] || {};
     ok(!defined $a0->{response_status} && length($a0->{error} // ''), 'a refused connection is a failed attempt with an error')
         or diag($J->encode($d));
+    like($a0->{error} // '', qr/^cannot connect to 127\.0\.0\.1:\d+: Connection refused$/, 'the error names the address and why');
     my $left = $down + 1.5 - time;
     sleep $left if $left > 0;
     my $back = WebhookReceiver->new(dir => $dir, port => $port);
@@ -329,6 +330,34 @@ case 'retries exhausted: failed; a replay sends the same webhook-id once more' =
     is($r->{status}, 202, 'replay of the event on the endpoint 202') or diag($r->{content});
     is(($r->{json} || {})->{replayed}, 1, 'replayed 1');
     ok(poll(sub { count_of($rcv, '/hook', $id) >= 6 }, 10), 'and it arrives once more');
+    drop($t, $e);
+};
+
+case 'a replay of a delivery still pending makes it due now and keeps its retries' => sub {
+    my $rcv = receiver($t);
+    $rcv->set(default => 500);
+    my $e = endpoint($t, url => $rcv->url('/hook'), events => ['client.created']);
+    my $m = mark($t);
+    client($t, $ae, 'Grabit SRL');
+    client($t, $ae, 'Grabit Iar SRL');
+    my ($ev, $ev2) = events_after($t, $m, "type = 'client.created'");
+    my ($id, $id2) = ($ev->{event_id} // 'none', $ev2->{event_id} // 'none');
+    my $d = wait_delivery($t, $e, $id, sub { ($_[0]{attempt_count} // 0) >= 1 }, 5);
+    is($d->{status}, 'pending', 'after its first failure the delivery is pending');
+    my $r = call(POST => "/webhooks/deliveries/$d->{id}/replay", $adm);
+    is($r->{status}, 202, 'replay 202') or diag($r->{content});
+    $d = wait_delivery($t, $e, $id, sub { ($_[0]{attempt_count} // 0) >= 2 }, 5);
+    ok((attempts($d)->[1] || {})->{replay}, 'at once one more attempt, a replay');
+    is($d->{status}, 'pending', 'it failed too, and the delivery is still pending') or diag($J->encode($d));
+    $d = wait_delivery($t, $e, $id, sub { ($_[0]{status} // '') eq 'failed' }, 10);
+    is($d->{attempt_count}, 4, 'failed only after its retries: four attempts, the replay among them');
+    is(count_of($rcv, '/hook', $id), 4, 'the receiver saw four');
+
+    my $d2 = wait_delivery($t, $e, $id2, sub { ($_[0]{attempt_count} // 0) >= 1 }, 5);
+    $r = call(POST => "/webhooks/endpoints/$e->{id}/replay", $adm, { event_id => $id2 });
+    is(($r->{json} || {})->{replayed}, 1, 'the same by event_id on the endpoint: replayed 1') or diag($r->{content});
+    $d2 = wait_delivery($t, $e, $id2, sub { ($_[0]{attempt_count} // 0) >= 2 }, 5);
+    is($d2->{status}, 'pending', 'still pending after the replayed attempt failed');
     drop($t, $e);
 };
 
@@ -425,6 +454,53 @@ case 'a 302 is a failed attempt and its Location is never requested' => sub {
     is(scalar @other, 0, 'the Location was never requested') or diag(join ' ', map { $_->{path} } @other);
 };
 
+case 'interim answers (103 Early Hints, 100 Continue) are passed over for the final one' => sub {
+    my $rcv = receiver($t);
+    $rcv->set(raw => "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+                   . "HTTP/1.1 100 Continue\r\n\r\n"
+                   . "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 8\r\nConnection: close\r\n\r\naccepted");
+    my $e = endpoint($t, url => $rcv->url('/hook'), events => ['client.created']);
+    my $m = mark($t);
+    client($t, $ae, 'Indiciu SRL');
+    my ($ev) = events_after($t, $m, "type = 'client.created'");
+    my $d = wait_delivery($t, $e, $ev->{event_id} // 'none', sub { @{ attempts($_[0]) } >= 1 }, 8);
+    my $a0 = attempts($d)->[0] || {};
+    is($a0->{response_status}, 200, 'the attempt is answered 200, not 103') or diag($J->encode($d));
+    is($a0->{response_excerpt}, 'accepted', "the final answer's body is the excerpt");
+    is($d->{status}, 'succeeded', 'succeeded');
+    is($d->{attempt_count}, 1, 'in one attempt');
+    drop($t, $e);
+};
+
+case 'a chunked answer on a kept-alive connection ends at its last chunk, not at the timeout' => sub {
+    my $rcv = receiver($t);
+    $rcv->set(raw_parts => ["HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n"
+                            . "Connection: keep-alive\r\n\r\n4\r\nWiki\r\n",
+                            "5\r\npedia\r\n", "0\r\n\r\n"],
+              pause => 0.2, hold => 8);
+    my $e = endpoint($t, url => $rcv->url('/hook'), events => ['client.created']);
+    my $m = mark($t);
+    client($t, $ae, 'Bucati SRL');
+    my ($ev) = events_after($t, $m, "type = 'client.created'");
+    my $d = wait_delivery($t, $e, $ev->{event_id} // 'none', sub { @{ attempts($_[0]) } >= 1 }, 8);
+    my $a0 = attempts($d)->[0] || {};
+    is($a0->{response_status}, 200, 'answered 200') or diag($J->encode($d));
+    is($a0->{response_excerpt}, 'Wikipedia', 'the excerpt is the data, without the chunk sizes');
+    cmp_ok($a0->{latency_ms} // 1e9, '<', 2000, "over once the last chunk came ($a0->{latency_ms} ms), not after the 3 s timeout");
+    is($d->{status}, 'succeeded', 'succeeded');
+
+    $rcv->set(raw => "HTTP/1.1 202 Accepted\r\nConnection: keep-alive\r\n\r\nqueued", hold => 8);
+    $m = mark($t);
+    client($t, $ae, 'Deschis SRL');
+    ($ev) = events_after($t, $m, "type = 'client.created'");
+    $d = wait_delivery($t, $e, $ev->{event_id} // 'none', sub { @{ attempts($_[0]) } >= 1 }, 8);
+    $a0 = attempts($d)->[0] || {};
+    is($a0->{response_status}, 202, 'kept alive without a length: answered 202') or diag($J->encode($d));
+    cmp_ok($a0->{latency_ms} // 1e9, '<', 2000, "over with the headers ($a0->{latency_ms} ms)");
+    is($a0->{response_excerpt}, 'queued', 'its excerpt is what came with them');
+    drop($t, $e);
+};
+
 case 'no answer within sales_webhook_timeout is a failed attempt' => sub {
     my $rcv = receiver($t);
     $rcv->set(default => 200, delay => 6);
@@ -459,6 +535,31 @@ case 'inward destinations outside sales_webhook_allow are refused at connect tim
     drop($t, @eps);
     sleep 0.2;
     is(scalar(hooks($rcv)), 0, 'no connection reached the receiver through 0.0.0.0');
+};
+
+case 'a database that keeps failing: the cycles back off, and the results are recorded once it works' => sub {
+    my $rcv = receiver($t);
+    $rcv->set(delay => 1);
+    my $e = endpoint($t, url => $rcv->url('/hook'), events => ['client.created']);
+    my $m = mark($t);
+    client($t, $ae, 'Blocat SRL');
+    my ($ev) = events_after($t, $m, "type = 'client.created'");
+    my $id = $ev->{event_id} // 'none';
+    ok(poll(sub { count_of($rcv, '/hook', $id) }, 5), 'the attempt is under way');
+    my $log = "$t->{dir}/error.log";
+    my $from = -s $log;
+    $t->sql("CREATE TRIGGER test_broken BEFORE INSERT ON webhook_attempts"
+            . " BEGIN SELECT RAISE(ABORT, 'broken for the test'); END");
+    sleep 3;
+    my $text = SalesTest::read_file($log);
+    my $n = () = substr($text, $from) =~ /cannot be recorded or claimed now.*broken for the test/g;
+    cmp_ok($n, '>=', 1, 'the failing cycle is logged');
+    cmp_ok($n, '<=', 10, "and backs off: $n failed cycles in 3 s, not one a millisecond");
+    $t->sql('DROP TRIGGER test_broken');
+    my $d = wait_delivery($t, $e, $id, sub { ($_[0]{status} // '') eq 'succeeded' }, 10);
+    is($d->{status}, 'succeeded', 'the kept result is recorded once the database works');
+    is($d->{attempt_count}, 1, 'as the one attempt it was');
+    drop($t, $e);
 };
 
 case 'ping: webhook.ping to this endpoint alone, also when disabled' => sub {
@@ -569,6 +670,63 @@ case 'an endpoint failing for sales_webhook_disable_after is disabled and the ot
     $t2->stop;
 };
 
+# --- worker_shutdown_timeout -----------------------------------------------------------------------------------
+case 'a worker leaving at worker_shutdown_timeout gives an unanswered attempt back' => sub {
+    my $t4 = SalesTest->new(workers => 1, main_extra => 'worker_shutdown_timeout 1s;', http_extra => join "\n    ",
+        'sales_webhook_allow 127.0.0.0/8 ::1/128;', 'sales_webhook_poll 100ms;',
+        'sales_webhook_retry 1s 1s 2s;', 'sales_webhook_timeout 20s;');
+    my $u = $t4->user('ae');
+    my $rcv = receiver($t4);
+    $rcv->set(delay => 10);
+    my $e = endpoint($t4, url => $rcv->url('/hook'), events => ['client.created']);
+    my $m = mark($t4);
+    client($t4, $u, 'Plecat SRL');
+    my ($ev) = events_after($t4, $m, "type = 'client.created'");
+    my $id = $ev->{event_id} // 'none';
+    ok(poll(sub { count_of($rcv, '/hook', $id) }, 5), 'the attempt is under way; the receiver takes 10 s');
+    $rcv->set(default => 200);
+    my $at = time;
+    $t4->reload;
+    ok(poll(sub { count_of($rcv, '/hook', $id) >= 2 }, 6), 'a new worker sends it again soon after the reload');
+    my $q = (grep { wid($_) eq $id } hooks($rcv, '/hook'))[1] || {};
+    cmp_ok(($q->{time} // 1e12) - $at, '<', 5, 'not after the 10 s the old worker would have waited');
+    my $d = wait_delivery($t4, $e, $id, sub { ($_[0]{status} // '') eq 'succeeded' }, 10);
+    is($d->{status}, 'succeeded', 'succeeded');
+    is($d->{attempt_count}, 1, 'the attempt given back is not counted as one');
+    drop($t4, $e);
+    $rcv->stop;
+    $t4->stop;
+};
+
+# --- a worker short of connections --------------------------------------------------------------------------
+case 'a worker out of worker_connections gives attempts back instead of failing them' => sub {
+    my $t5 = SalesTest->new(workers => 1, connections => 16, log_ok => qr/worker_connections are not enough/,
+        http_extra => join "\n    ", 'sales_webhook_allow 127.0.0.0/8 ::1/128;', 'sales_webhook_poll 100ms;',
+        'sales_webhook_retry 1s 1s 2s;', 'sales_webhook_timeout 5s;');
+    my $u = $t5->user('ae');
+    my $rcv = receiver($t5);
+    $rcv->set(delay => 1);
+    my $e = endpoint($t5, url => $rcv->url('/hook'), events => ['client.created'], enabled => $F);
+    my $m = mark($t5);
+    client($t5, $u, "Aglomerat $_ SRL") for 1 .. 30;
+    my @ids = map { $_->{event_id} } events_after($t5, $m, "type = 'client.created'");
+    is(scalar @ids, 30, '30 events wait for the disabled endpoint');
+    must(api($t5, PATCH => "/webhooks/endpoints/$e->{id}", $t5->{admin}, { enabled => $T }), 200, 'enable it');
+    # no API calls while the worker has no connection to spare
+    ok(wait_ids($rcv, '/hook', \@ids, 20), 'all 30 arrive, more than the worker can connect at once');
+    ok(poll(sub { ($t5->sql("select count(*) from webhook_deliveries where endpoint_id = $e->{id}"
+                            . " and status = 'succeeded'") // 0) == 30 }, 10), 'all 30 succeeded');
+    is($t5->sql('select count(*) from webhook_attempts where error is not null'), 0,
+       'no attempt failed: none was recorded against the receiver');
+    is($t5->sql("select max(attempt_count) from webhook_deliveries where endpoint_id = $e->{id}"), 1,
+       'each in one attempt');
+    like(SalesTest::read_file("$t5->{dir}/error.log"), qr/worker_connections are not enough/,
+         'the worker did run short of connections');
+    drop($t5, $e);
+    $rcv->stop;
+    $t5->stop;
+};
+
 # --- https -------------------------------------------------------------------------------------------------------------------
 # A CA and a certificate for localhost signed by it, in $d (openssl is
 # installed by scripts/test).
@@ -630,6 +788,30 @@ case 'https: the certificate and the host name are verified' => sub {
     drop($t3, $ok, $bad);
     $rcv->stop;
     $t3->stop;
+};
+
+case 'https: a failed TLS handshake records OpenSSL\'s reason, a silent one the timeout' => sub {
+    my $t6 = SalesTest->new(workers => 1, http_extra => join "\n    ", @BASE);
+    my $u = $t6->user('ae');
+    my $plain = receiver($t6);
+    $plain->set(early => 1, raw => "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+    my $silent = receiver($t6);
+    $silent->set(early => 1, raw => '', delay => 6);
+    my $p = endpoint($t6, url => 'https://127.0.0.1:' . $plain->port . '/hook', events => ['client.created']);
+    my $s = endpoint($t6, url => 'https://localhost:' . $silent->port . '/hook', events => ['client.created']);
+    my $m = mark($t6);
+    client($t6, $u, 'Necriptat SRL');
+    my ($ev) = events_after($t6, $m, "type = 'client.created'");
+    my $d = wait_delivery($t6, $p, $ev->{event_id} // 'none', sub { @{ attempts($_[0]) } >= 1 }, 8);
+    like((attempts($d)->[0] || {})->{error} // '', qr/^the TLS handshake failed: error:[0-9A-F]+:SSL routines:.*wrong version number/,
+         'plain HTTP where TLS was expected: the handshake failed, and OpenSSL says why') or diag($J->encode($d));
+    $d = wait_delivery($t6, $s, $ev->{event_id} // 'none', sub { @{ attempts($_[0]) } >= 1 }, 8);
+    is((attempts($d)->[0] || {})->{error}, 'timed out in the TLS handshake', 'no answer to the handshake: timed out in it')
+        or diag($J->encode($d));
+    drop($t6, $p, $s);
+    $plain->stop;
+    $silent->stop;
+    $t6->stop;
 };
 
 done_testing;

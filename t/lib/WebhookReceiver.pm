@@ -21,6 +21,12 @@ package WebhookReceiver;
 # statuses[n] if there is one, else default (200); it sleeps delay seconds
 # after logging, then answers with the extra headers (and Location when
 # location is set), a small body, Content-Length and Connection: close.
+# Instead of that answer, raw sends exactly its bytes (a string; with
+# raw_parts, a list of strings sent one by one, pause seconds apart);
+# early => 1 sends raw as soon as the connection is accepted, before
+# reading anything (for a client that speaks TLS to it, say); hold keeps
+# the connection open that many seconds after the answer, as a kept-alive
+# connection would be, instead of closing it.
 # set() replaces the whole control file and starts the count again at 0.
 # A receiver stopped and started again in the same dir keeps its log and
 # its count.
@@ -205,6 +211,14 @@ sub serve {
 sub handle {
     my ($c, $dir, $at) = @_;
     binmode $c;
+    my $early = eval { $JSON->decode(SalesTest::read_file("$dir/control.json")) };
+    if (ref $early eq 'HASH' && $early->{early}) {
+        append_log($dir, { n => next_number($dir), time => $at, method => '', path => '',
+                           version => '', headers => {}, body => '', status => 0 });
+        sleep $early->{delay} if $early->{delay} && $early->{delay} > 0;
+        answer($c, $early, undef);
+        return;
+    }
     my $buf = '';
     until ($buf =~ /\r?\n\r?\n/) {
         my $n = sysread $c, $buf, 65536, length $buf;
@@ -246,24 +260,51 @@ sub handle {
                        status => $st + 0 });
 
     sleep $ctl->{delay} if $ctl->{delay} && $ctl->{delay} > 0;
+    answer($c, $ctl, $st);
+}
 
-    my $out = defined $ctl->{body} ? "$ctl->{body}" : "status $st\n";
-    my $resp = sprintf "HTTP/1.1 %d %s\r\n", $st, $REASON{$st} // 'Status';
-    $resp .= "Content-Type: text/plain\r\nContent-Length: " . length($out) . "\r\nConnection: close\r\n";
-    $resp .= "Location: $ctl->{location}\r\n" if defined $ctl->{location};
-    if (ref $ctl->{headers} eq 'HASH') {
-        $resp .= "$_: $ctl->{headers}{$_}\r\n" for sort keys %{ $ctl->{headers} };
+# Sends what the control says (the composed answer for status $st, or
+# the raw bytes), then closes or holds the connection.
+sub answer {
+    my ($c, $ctl, $st) = @_;
+    my @parts;
+    if (ref $ctl->{raw_parts} eq 'ARRAY') {
+        @parts = @{ $ctl->{raw_parts} };
+    } elsif (defined $ctl->{raw}) {
+        @parts = ("$ctl->{raw}");
+    } else {
+        my $out = defined $ctl->{body} ? "$ctl->{body}" : "status $st\n";
+        my $resp = sprintf "HTTP/1.1 %d %s\r\n", $st, $REASON{$st} // 'Status';
+        $resp .= "Content-Type: text/plain\r\nContent-Length: " . length($out) . "\r\nConnection: close\r\n";
+        $resp .= "Location: $ctl->{location}\r\n" if defined $ctl->{location};
+        if (ref $ctl->{headers} eq 'HASH') {
+            $resp .= "$_: $ctl->{headers}{$_}\r\n" for sort keys %{ $ctl->{headers} };
+        }
+        @parts = ("$resp\r\n$out");
     }
-    $resp .= "\r\n$out";
-    my $off = 0;
-    while ($off < length $resp) {
-        my $w = syswrite $c, $resp, length($resp) - $off, $off;
-        last unless $w;
-        $off += $w;
+    for my $i (0 .. $#parts) {
+        sleep $ctl->{pause} if $i && $ctl->{pause} && $ctl->{pause} > 0;
+        my $resp = $parts[$i];
+        my $off = 0;
+        while ($off < length $resp) {
+            my $w = syswrite $c, $resp, length($resp) - $off, $off;
+            return unless $w;
+            $off += $w;
+        }
+    }
+    my $sel = IO::Select->new($c);
+    if ($ctl->{hold} && $ctl->{hold} > 0) {
+        # kept alive: open until the client closes or the hold is over
+        my $end = time + $ctl->{hold};
+        while (time < $end && $sel->can_read($end - time)) {
+            my $n = sysread $c, my $junk, 65536;
+            last unless $n;
+        }
+        close $c;
+        return;
     }
     shutdown $c, 1;
     # Let the client read the answer before the socket goes.
-    my $sel = IO::Select->new($c);
     my $end = time + 2;
     while (time < $end && $sel->can_read($end - time)) {
         my $n = sysread $c, my $junk, 65536;

@@ -33,6 +33,7 @@ main(void)
     test_document();
     test_money();
     test_webhook();
+    test_webhook_cycle();
 
     test_cui();
     test_iban();

@@ -35,6 +35,7 @@ void test_money(void);
 void test_webhook(void);
 void test_contract_periods(void);
 void test_contract_routes(void);
+void test_webhook_cycle(void);
 
 /* Lower-case hex of a byte string, for comparing digests; out needs
  * 2 * len + 1 bytes. */
