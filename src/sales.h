@@ -353,6 +353,7 @@ int sales_exec(sales_ctx_t *ctx, const char *sql);
 int sales_bind_json(sqlite3_stmt *st, int idx, json_t *v);
 int sales_bind_all(sqlite3_stmt *st, json_t *binds);
 int64_t sales_count(sales_ctx_t *ctx, const char *sql, json_t *binds);
+int64_t sales_count_buf(sales_ctx_t *ctx, sales_buf_t *sql, json_t *binds);
 
 /* sales_query.c: query parameters */
 int sales_params_parse(sales_ctx_t *ctx, const char *q, size_t len,
@@ -377,6 +378,9 @@ void sales_scope_sql(sales_ctx_t *ctx, const char *column, sales_buf_t *sql,
 int sales_may_own(sales_ctx_t *ctx, int64_t owner_id);
 int sales_owner_filter(sales_ctx_t *ctx, const char *column,
     sales_buf_t *where, json_t *binds);
+int sales_owner_param(sales_ctx_t *ctx, const char *name, const char *column,
+    sales_buf_t *where, json_t *binds);
+int sales_user_in_scope(sales_ctx_t *ctx, int64_t id);
 
 /* sales_audit.c */
 int sales_audit(sales_ctx_t *ctx, const char *action,

@@ -83,6 +83,14 @@ int64_t sales_create_row(sales_ctx_t *ctx, const sales_resource_t *res,
 int sales_delete_row(sales_ctx_t *ctx, const sales_resource_t *res,
     int64_t id, json_t *before);
 
+/* A row by id as a resource shows it. */
+typedef int (*sales_load_pt)(sales_ctx_t *ctx, int64_t id, json_t **out);
+
+int sales_created(sales_ctx_t *ctx, const sales_resource_t *res, int64_t id,
+    sales_load_pt load, json_t **out);
+int sales_updated(sales_ctx_t *ctx, const sales_resource_t *res, int64_t id,
+    json_t *before, json_t *changes, sales_load_pt load, json_t **out);
+
 /* The plain verbs of a resource whose only rule is its fields: validate,
  * write, audit, answer. */
 int sales_plain_create(sales_ctx_t *ctx, const sales_resource_t *res,
@@ -100,6 +108,11 @@ int sales_load(sales_ctx_t *ctx, const sales_resource_t *res, int64_t id,
     const char *extra_where, json_t *binds, json_t **out);
 int sales_load_owned(sales_ctx_t *ctx, const sales_resource_t *res,
     int64_t id, json_t **out);
+/* A visibility rule: a condition on alias t, its values in binds. */
+typedef void (*sales_scope_pt)(sales_ctx_t *ctx, sales_buf_t *where,
+    json_t *binds);
+int sales_load_scoped(sales_ctx_t *ctx, const sales_resource_t *res,
+    int64_t id, sales_scope_pt scope, json_t **out);
 sqlite3_stmt *sales_prepare_bound(sales_ctx_t *ctx, sales_buf_t *sql,
     json_t *binds);
 int sales_update(sales_ctx_t *ctx, const sales_resource_t *res, int64_t id,
@@ -249,6 +262,13 @@ int sales_invoices_drop_drafts(sales_ctx_t *ctx, const char *column,
 int sales_payment_get_any(sales_ctx_t *ctx, int64_t id, json_t **out);
 int sales_loyalty_refresh(sales_ctx_t *ctx, int64_t client_id);
 int sales_contracts_sweep(sales_ctx_t *ctx, const char *today);
+
+/* Shared checks of date ranges (sales_catalog.c). */
+int sales_date_range_check(sales_ctx_t *ctx, json_t *merged,
+    const char *from_field, const char *to_field);
+int sales_range_free(sales_ctx_t *ctx, const char *table,
+    const char *key_column, json_t *key, int64_t id, const char *prefix,
+    json_t *merged, const char *detail);
 
 /* Contracts (sales_contracts.c): the period after start..end of the same
  * length (whole months stay whole months); outs >= 11. */

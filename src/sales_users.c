@@ -100,15 +100,7 @@ user_scope(sales_ctx_t *ctx, sales_buf_t *where, json_t *binds)
 static int
 load_visible_user(sales_ctx_t *ctx, int64_t id, json_t **out)
 {
-    sales_buf_t  where = {0};
-    json_t      *binds = json_array();
-    int          rc;
-
-    user_scope(ctx, &where, binds);
-    rc = sales_load(ctx, &users_res, id, where.data, binds, out);
-    sales_buf_free(&where);
-    json_decref(binds);
-    return rc;
+    return sales_load_scoped(ctx, &users_res, id, user_scope, out);
 }
 
 
