@@ -546,6 +546,44 @@ int sales_webhook_deliveries_get(sales_ctx_t *ctx, json_t *body,
 int sales_webhook_deliveries_replay(sales_ctx_t *ctx, json_t *body,
     json_t **out);
 int sales_webhook_event_types(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_commission_policies_create(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_commission_policies_list(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_commission_policies_get(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_commission_policies_update(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_commission_assignments_create(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_commission_assignments_list(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_commission_assignments_get(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_commission_assignments_update(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_commission_assignments_delete(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_commission_accruals_list(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_commission_periods_close(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_commission_periods_approve(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_commission_periods_list(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_commission_periods_get(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_commission_payouts_list(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_commission_payouts_get(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_commission_payouts_export(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_commission_payouts_exported(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_commission_payouts_paid(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
 
 /* For salesctl: create a user directly (no caller). */
 int sales_user_insert(sqlite3 *db, const char *name, int role,

@@ -457,7 +457,8 @@ sales_report_pipeline(sales_ctx_t *ctx, json_t *body, json_t **out)
     json_object_set_new(report, "pipeline", pipe);
 
     if (closed_in_period(ctx, &owner, binds, from_ms, to_ms, report) != 0
-        || closing_this_month(ctx, &owner, binds, report) != 0)
+        || closing_this_month(ctx, &owner, binds, report) != 0
+        || sales_commission_this_month(ctx, owner.data, binds, report) != 0)
     {
         goto done;
     }

@@ -140,13 +140,20 @@ add_team(sales_ctx_t *ctx, json_t *user)
 int
 sales_me_get(sales_ctx_t *ctx, json_t *body, json_t **out)
 {
+    json_t  *binds;
+    int      rc;
+
     if (sales_load(ctx, &users_res, ctx->user.id, NULL, NULL, out) != 0
         || add_team(ctx, *out) != 0)
     {
         return -1;
     }
 
-    return 200;
+    binds = json_pack("[I]", (json_int_t) ctx->user.id);
+    rc = sales_commission_this_month(ctx, "t.owner_id = ?", binds, *out);
+    json_decref(binds);
+
+    return rc == 0 ? 200 : -1;
 }
 
 
