@@ -396,6 +396,7 @@ int sales_exec(sales_ctx_t *ctx, const char *sql);
 int sales_bind_json(sqlite3_stmt *st, int idx, json_t *v);
 int sales_bind_all(sqlite3_stmt *st, json_t *binds);
 int64_t sales_count(sales_ctx_t *ctx, const char *sql, json_t *binds);
+int64_t sales_count_buf(sales_ctx_t *ctx, sales_buf_t *sql, json_t *binds);
 
 /* sales_query.c: query parameters */
 int sales_params_parse(sales_ctx_t *ctx, const char *q, size_t len,
@@ -420,6 +421,9 @@ void sales_scope_sql(sales_ctx_t *ctx, const char *column, sales_buf_t *sql,
 int sales_may_own(sales_ctx_t *ctx, int64_t owner_id);
 int sales_owner_filter(sales_ctx_t *ctx, const char *column,
     sales_buf_t *where, json_t *binds);
+int sales_owner_param(sales_ctx_t *ctx, const char *name, const char *column,
+    sales_buf_t *where, json_t *binds);
+int sales_user_in_scope(sales_ctx_t *ctx, int64_t id);
 
 /* sales_audit.c */
 int sales_audit(sales_ctx_t *ctx, const char *action,
@@ -585,6 +589,44 @@ int sales_webhook_deliveries_get(sales_ctx_t *ctx, json_t *body,
 int sales_webhook_deliveries_replay(sales_ctx_t *ctx, json_t *body,
     json_t **out);
 int sales_webhook_event_types(sales_ctx_t *ctx, json_t *body, json_t **out);
+int sales_commission_policies_create(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_commission_policies_list(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_commission_policies_get(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_commission_policies_update(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_commission_assignments_create(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_commission_assignments_list(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_commission_assignments_get(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_commission_assignments_update(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_commission_assignments_delete(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_commission_accruals_list(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_commission_periods_close(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_commission_periods_approve(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_commission_periods_list(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_commission_periods_get(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_commission_payouts_list(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_commission_payouts_get(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_commission_payouts_export(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_commission_payouts_exported(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
+int sales_commission_payouts_paid(sales_ctx_t *ctx, json_t *body,
+    json_t **out);
 
 /* For salesctl: create a user directly (no caller). */
 int sales_user_insert(sqlite3 *db, const char *name, int role,

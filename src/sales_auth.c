@@ -283,7 +283,16 @@ int
 sales_owner_filter(sales_ctx_t *ctx, const char *column, sales_buf_t *where,
     json_t *binds)
 {
-    const char  *owner = sales_param(ctx, "owner");
+    return sales_owner_param(ctx, "owner", column, where, binds);
+}
+
+
+/* The same rule for a parameter of another name (?user=me). */
+int
+sales_owner_param(sales_ctx_t *ctx, const char *name, const char *column,
+    sales_buf_t *where, json_t *binds)
+{
+    const char  *owner = sales_param(ctx, name);
     char        *end;
     long long    id;
 
@@ -299,7 +308,7 @@ sales_owner_filter(sales_ctx_t *ctx, const char *column, sales_buf_t *where,
 
     if (strcmp(owner, "team") == 0) {
         if (ctx->user.role != SALES_ROLE_MANAGER) {
-            return sales_param_error(ctx, "owner", "team is for managers");
+            return sales_param_error(ctx, name, "team is for managers");
         }
         return 0;
     }
@@ -307,10 +316,38 @@ sales_owner_filter(sales_ctx_t *ctx, const char *column, sales_buf_t *where,
     id = strtoll(owner, &end, 10);
 
     if (*owner < '1' || *owner > '9' || *end != '\0' || id <= 0) {
-        return sales_param_error(ctx, "owner", "must be me, team or a user id");
+        return sales_param_error(ctx, name, "must be me, team or a user id");
     }
 
     sales_buf_printf(where, " AND %s = ?", column);
     json_array_append_new(binds, json_integer(id));
     return 0;
+}
+
+
+/* Is user id within the caller's scope? 1 yes, 0 no (and 404 "user not
+ * found" set), -1 on a database error. */
+int
+sales_user_in_scope(sales_ctx_t *ctx, int64_t id)
+{
+    sales_buf_t  sql = {0};
+    json_t      *binds = json_array();
+    int64_t      n;
+
+    sales_buf_adds(&sql, "SELECT count(*) FROM users t WHERE t.id = ? AND ");
+    json_array_append_new(binds, json_integer(id));
+    sales_scope_sql(ctx, "t.id", &sql, binds);
+    n = sales_count_buf(ctx, &sql, binds);
+    json_decref(binds);
+
+    if (n < 0) {
+        return -1;
+    }
+
+    if (n == 0) {
+        sales_not_found(ctx, "user");
+        return 0;
+    }
+
+    return 1;
 }

@@ -183,8 +183,6 @@ done:
 
 /* --- VAT rates -------------------------------------------------------- */
 
-static int date_range_derive(sales_ctx_t *ctx, json_t *merged,
-    const char *from_field, const char *to_field);
 static int vat_derive(sales_ctx_t *ctx, json_t *before, json_t *merged,
     json_t *write);
 
@@ -205,10 +203,10 @@ static const sales_resource_t  vat_res = {
 };
 
 
-/* A period's end, when given, is not before its start. */
-static int
-date_range_derive(sales_ctx_t *ctx, json_t *merged, const char *from_field,
-    const char *to_field)
+/* A period's end, when given, is not before its start. Shared. */
+int
+sales_date_range_check(sales_ctx_t *ctx, json_t *merged,
+    const char *from_field, const char *to_field)
 {
     const char  *from = json_string_value(json_object_get(merged, from_field));
     const char  *to = json_string_value(json_object_get(merged, to_field));
@@ -230,11 +228,11 @@ vat_derive(sales_ctx_t *ctx, json_t *before, json_t *merged, json_t *write)
                                                               "category"));
     const char  *from = json_string_value(json_object_get(merged,
                                                           "valid_from"));
-    json_t      *to = json_object_get(merged, "valid_to");
-    json_t      *binds;
-    int64_t      n;
+    json_t      *key;
+    char         detail[64];
+    int          rc;
 
-    if (date_range_derive(ctx, merged, "valid_from", "valid_to") != 0) {
+    if (sales_date_range_check(ctx, merged, "valid_from", "valid_to") != 0) {
         return -1;
     }
 
@@ -242,15 +240,50 @@ vat_derive(sales_ctx_t *ctx, json_t *before, json_t *merged, json_t *write)
         return 0;
     }
 
-    binds = json_pack("[s, I, O, s]", category,
-                      (json_int_t) json_integer_value(
-                          json_object_get(merged, "id")),
+    key = json_string(category);
+    snprintf(detail, sizeof(detail), "overlaps another %s rate", category);
+    rc = sales_range_free(ctx, "vat_rates", "category", key,
+                          json_integer_value(json_object_get(merged, "id")),
+                          "valid", merged, detail);
+    json_decref(key);
+    return rc;
+}
+
+
+/*
+ * Rows of table that share a key (key_column = key) hold date ranges
+ * <prefix>_from .. <prefix>_to (an open end is NULL) that never meet:
+ * merged's range may not meet another row's (id excepted). 0, or 409
+ * naming <prefix>_from with detail. Shared.
+ */
+int
+sales_range_free(sales_ctx_t *ctx, const char *table, const char *key_column,
+    json_t *key, int64_t id, const char *prefix, json_t *merged,
+    const char *detail)
+{
+    sales_buf_t   sql = {0};
+    json_t       *binds, *to;
+    const char   *from;
+    char          from_field[64], to_field[64];
+    int64_t       n;
+
+    snprintf(from_field, sizeof(from_field), "%s_from", prefix);
+    snprintf(to_field, sizeof(to_field), "%s_to", prefix);
+    from = json_string_value(json_object_get(merged, from_field));
+    to = json_object_get(merged, to_field);
+
+    if (from == NULL) {
+        return 0;
+    }
+
+    sales_buf_printf(&sql, "SELECT count(*) FROM %s WHERE %s = ?1"
+                     " AND id != ?2 AND %s <= coalesce(?3, '9999-12-31')"
+                     " AND coalesce(%s, '9999-12-31') >= ?4", table,
+                     key_column, from_field, to_field);
+
+    binds = json_pack("[O, I, O, s]", key, (json_int_t) id,
                       to ? to : json_null(), from);
-    n = sales_count(ctx, "SELECT count(*) FROM vat_rates WHERE category = ?1"
-                         " AND id != ?2"
-                         " AND valid_from <= coalesce(?3, '9999-12-31')"
-                         " AND coalesce(valid_to, '9999-12-31') >= ?4",
-                    binds);
+    n = sales_count_buf(ctx, &sql, binds);
     json_decref(binds);
 
     if (n < 0) {
@@ -258,8 +291,7 @@ vat_derive(sales_ctx_t *ctx, json_t *before, json_t *merged, json_t *write)
     }
 
     if (n > 0) {
-        sales_field_error(ctx, "valid_from", "overlaps another %s rate",
-                          category);
+        sales_field_error(ctx, from_field, "%s", detail);
         ctx->status = 409;
         ctx->problem = "conflict";
         return -1;
@@ -375,7 +407,7 @@ price_list_derive(sales_ctx_t *ctx, json_t *before, json_t *merged,
 {
     sqlite3_stmt  *st;
 
-    if (date_range_derive(ctx, merged, "valid_from", "valid_to") != 0) {
+    if (sales_date_range_check(ctx, merged, "valid_from", "valid_to") != 0) {
         return -1;
     }
 

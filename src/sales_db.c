@@ -665,3 +665,16 @@ sales_count(sales_ctx_t *ctx, const char *sql, json_t *binds)
     sales_finish(st);
     return n;
 }
+
+
+/* sales_count of the SQL in a buffer, which is freed. */
+int64_t
+sales_count_buf(sales_ctx_t *ctx, sales_buf_t *sql, json_t *binds)
+{
+    int64_t  n;
+
+    n = sql->failed ? sales_fail(ctx, 500, "internal", "out of memory")
+                    : sales_count(ctx, sql->data, binds);
+    sales_buf_free(sql);
+    return n;
+}

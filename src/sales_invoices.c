@@ -1538,6 +1538,10 @@ issued(sales_ctx_t *ctx, int64_t id, json_t **out)
         rc = sales_order_refresh(ctx, sales_jint(inv, "order_id")) == 0;
     }
 
+    if (rc && strcmp(sales_jstr(inv, "kind"), "credit_note") != 0) {
+        rc = sales_commission_issued(ctx, inv) == 0;
+    }
+
     json_decref(inv);
 
     return rc && sales_invoice_load(ctx, id, out) == 0 ? 200 : -1;
@@ -1867,7 +1871,8 @@ sales_invoice_pay(sales_ctx_t *ctx, int64_t invoice_id, json_t *body,
              || emit(ctx, "invoice.paid", inv, NULL) == 0)
          && (sales_jint(inv, "order_id") == 0
              || sales_order_refresh(ctx, sales_jint(inv, "order_id")) == 0)
-         && sales_loyalty_refresh(ctx, sales_jint(inv, "client_id")) == 0;
+         && sales_loyalty_refresh(ctx, sales_jint(inv, "client_id")) == 0
+         && sales_commission_paid(ctx, inv, id, amount) == 0;
     json_decref(inv);
 
     return rc ? id : -1;
@@ -2338,6 +2343,7 @@ sales_invoices_credit(sales_ctx_t *ctx, json_t *body, json_t **out)
          && sales_audit(ctx, "credit", "invoice", ctx->ids[0], changes) == 0
          && issued(ctx, id, out) == 200
          && sales_loyalty_refresh(ctx, sales_jint(orig, "client_id")) == 0
+         && sales_commission_credited(ctx, *out, orig) == 0
          ? 201 : -1;
     json_decref(changes);
 

@@ -42,38 +42,18 @@ report_owner(sales_ctx_t *ctx, sales_buf_t *where, json_t *binds,
 
     *label = owner;
 
-    if (strcmp(owner, "me") != 0 && strcmp(owner, "team") != 0) {
-        /* A named owner outside the caller's scope is not found. */
-        sales_buf_t  sql = {0};
-        json_t      *b = json_array();
-        int64_t      n;
-        char        *end;
-        long long    id = strtoll(owner, &end, 10);
-
-        if (*owner < '1' || *owner > '9' || *end != '\0' || id <= 0) {
-            json_decref(b);
-            return sales_param_error(ctx, "owner", "must be me, team or a "
-                                     "user id");
-        }
-
-        sales_buf_adds(&sql, "SELECT count(*) FROM users t WHERE t.id = ? "
-                             "AND ");
-        json_array_append_new(b, json_integer(id));
-        sales_scope_sql(ctx, "t.id", &sql, b);
-        n = sql.failed ? -1 : sales_count(ctx, sql.data, b);
-        sales_buf_free(&sql);
-        json_decref(b);
-
-        if (n < 0) {
-            return -1;
-        }
-
-        if (n == 0) {
-            return sales_not_found(ctx, "user");
-        }
+    if (sales_owner_filter(ctx, "t.owner_id", where, binds) != 0) {
+        return -1;
     }
 
-    return sales_owner_filter(ctx, "t.owner_id", where, binds);
+    /* A named owner outside the caller's scope is not found. */
+    if (strcmp(owner, "me") != 0 && strcmp(owner, "team") != 0
+        && sales_user_in_scope(ctx, atoll(owner)) != 1)
+    {
+        return -1;
+    }
+
+    return 0;
 }
 
 
@@ -477,7 +457,8 @@ sales_report_pipeline(sales_ctx_t *ctx, json_t *body, json_t **out)
     json_object_set_new(report, "pipeline", pipe);
 
     if (closed_in_period(ctx, &owner, binds, from_ms, to_ms, report) != 0
-        || closing_this_month(ctx, &owner, binds, report) != 0)
+        || closing_this_month(ctx, &owner, binds, report) != 0
+        || sales_commission_this_month(ctx, owner.data, binds, report) != 0)
     {
         goto done;
     }

@@ -494,22 +494,38 @@ sales_load(sales_ctx_t *ctx, const sales_resource_t *res, int64_t id,
 }
 
 
-/* A row the caller may see by its owner_id; anything else is "not
- * found", exactly like a row that does not exist. */
+/* A row inside a visibility rule (a condition on alias t); anything else
+ * is "not found", exactly like a row that does not exist. */
 int
-sales_load_owned(sales_ctx_t *ctx, const sales_resource_t *res, int64_t id,
-    json_t **out)
+sales_load_scoped(sales_ctx_t *ctx, const sales_resource_t *res, int64_t id,
+    sales_scope_pt scope, json_t **out)
 {
     sales_buf_t  where = {0};
     json_t      *binds = json_array();
     int          rc;
 
-    sales_scope_sql(ctx, "t.owner_id", &where, binds);
+    scope(ctx, &where, binds);
     rc = where.failed ? sales_fail(ctx, 500, "internal", "out of memory")
                       : sales_load(ctx, res, id, where.data, binds, out);
     sales_buf_free(&where);
     json_decref(binds);
     return rc;
+}
+
+
+static void
+owner_scope(sales_ctx_t *ctx, sales_buf_t *where, json_t *binds)
+{
+    sales_scope_sql(ctx, "t.owner_id", where, binds);
+}
+
+
+/* A row the caller may see by its owner_id. */
+int
+sales_load_owned(sales_ctx_t *ctx, const sales_resource_t *res, int64_t id,
+    json_t **out)
+{
+    return sales_load_scoped(ctx, res, id, owner_scope, out);
 }
 
 
@@ -993,15 +1009,15 @@ sales_delete_row(sales_ctx_t *ctx, const sales_resource_t *res, int64_t id,
 }
 
 
+/* The end of a create: the new row as shown (by load; NULL: as stored),
+ * audited whole, with its Location; 201 or -1. */
 int
-sales_plain_create(sales_ctx_t *ctx, const sales_resource_t *res,
-    json_t *body, json_t **out)
+sales_created(sales_ctx_t *ctx, const sales_resource_t *res, int64_t id,
+    sales_load_pt load, json_t **out)
 {
-    int64_t   id;
-
-    id = sales_create_row(ctx, res, body);
-
-    if (id < 0 || sales_load(ctx, res, id, NULL, NULL, out) != 0
+    if (id < 0
+        || (load ? load(ctx, id, out) : sales_load(ctx, res, id, NULL, NULL,
+                                                   out)) != 0
         || sales_audit(ctx, "create", res->object_type, id, *out) != 0)
     {
         return -1;
@@ -1013,30 +1029,49 @@ sales_plain_create(sales_ctx_t *ctx, const sales_resource_t *res,
 }
 
 
+/* The end of an update: the changes written, what changed audited, the
+ * row as shown (by load; NULL: as stored); 200 or -1. */
+int
+sales_updated(sales_ctx_t *ctx, const sales_resource_t *res, int64_t id,
+    json_t *before, json_t *changes, sales_load_pt load, json_t **out)
+{
+    json_t  *diff = NULL;
+    int      rc;
+
+    rc = sales_update(ctx, res, id, before, changes, &diff) == 0
+         && (json_object_size(diff) == 0
+             || sales_audit(ctx, "update", res->object_type, id, diff) == 0)
+         && (load ? load(ctx, id, out)
+                  : sales_load(ctx, res, id, NULL, NULL, out)) == 0;
+    json_decref(diff);
+    return rc ? 200 : -1;
+}
+
+
+int
+sales_plain_create(sales_ctx_t *ctx, const sales_resource_t *res,
+    json_t *body, json_t **out)
+{
+    return sales_created(ctx, res, sales_create_row(ctx, res, body), NULL,
+                         out);
+}
+
+
 int
 sales_plain_update(sales_ctx_t *ctx, const sales_resource_t *res, int64_t id,
     json_t *body, json_t **out)
 {
-    json_t  *before, *changes = NULL, *diff = NULL;
+    json_t  *before, *changes = NULL;
     int      rc = -1;
 
     if (sales_load(ctx, res, id, NULL, NULL, &before) != 0) {
         return -1;
     }
 
-    if (sales_validate(ctx, res, body, before, &changes) != 0
-        || sales_update(ctx, res, id, before, changes, &diff) != 0
-        || (json_object_size(diff)
-            && sales_audit(ctx, "update", res->object_type, id, diff) != 0))
-    {
-        goto done;
+    if (sales_validate(ctx, res, body, before, &changes) == 0) {
+        rc = sales_updated(ctx, res, id, before, changes, NULL, out);
     }
 
-    rc = sales_load(ctx, res, id, NULL, NULL, out) == 0 ? 200 : -1;
-
-done:
-
-    json_decref(diff);
     json_decref(changes);
     json_decref(before);
     return rc;

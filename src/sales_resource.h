@@ -83,6 +83,14 @@ int64_t sales_create_row(sales_ctx_t *ctx, const sales_resource_t *res,
 int sales_delete_row(sales_ctx_t *ctx, const sales_resource_t *res,
     int64_t id, json_t *before);
 
+/* A row by id as a resource shows it. */
+typedef int (*sales_load_pt)(sales_ctx_t *ctx, int64_t id, json_t **out);
+
+int sales_created(sales_ctx_t *ctx, const sales_resource_t *res, int64_t id,
+    sales_load_pt load, json_t **out);
+int sales_updated(sales_ctx_t *ctx, const sales_resource_t *res, int64_t id,
+    json_t *before, json_t *changes, sales_load_pt load, json_t **out);
+
 /* The plain verbs of a resource whose only rule is its fields: validate,
  * write, audit, answer. */
 int sales_plain_create(sales_ctx_t *ctx, const sales_resource_t *res,
@@ -100,6 +108,11 @@ int sales_load(sales_ctx_t *ctx, const sales_resource_t *res, int64_t id,
     const char *extra_where, json_t *binds, json_t **out);
 int sales_load_owned(sales_ctx_t *ctx, const sales_resource_t *res,
     int64_t id, json_t **out);
+/* A visibility rule: a condition on alias t, its values in binds. */
+typedef void (*sales_scope_pt)(sales_ctx_t *ctx, sales_buf_t *where,
+    json_t *binds);
+int sales_load_scoped(sales_ctx_t *ctx, const sales_resource_t *res,
+    int64_t id, sales_scope_pt scope, json_t **out);
 sqlite3_stmt *sales_prepare_bound(sales_ctx_t *ctx, sales_buf_t *sql,
     json_t *binds);
 int sales_update(sales_ctx_t *ctx, const sales_resource_t *res, int64_t id,
@@ -249,6 +262,45 @@ int sales_invoices_drop_drafts(sales_ctx_t *ctx, const char *column,
 int sales_payment_get_any(sales_ctx_t *ctx, int64_t id, json_t **out);
 int sales_loyalty_refresh(sales_ctx_t *ctx, int64_t client_id);
 int sales_contracts_sweep(sales_ctx_t *ctx, const char *today);
+
+/* Commission (sales_commission.c: policies and assignments;
+ * sales_accruals.c: the ledger; sales_payouts.c: periods and payouts).
+ * The accruals are written inside the transaction of the invoice's
+ * issue, the payment or the credit note that causes them. */
+int sales_commission_issued(sales_ctx_t *ctx, json_t *invoice);
+int sales_commission_paid(sales_ctx_t *ctx, json_t *invoice,
+    int64_t payment_id, int64_t amount);
+int sales_commission_credited(sales_ctx_t *ctx, json_t *credit_note,
+    json_t *original);
+/* Sets commission_accrued_this_month_minor (RON) and
+ * commission_accrued_this_month (per currency) on obj, over the rows of
+ * the owners owner_where (a condition on t.owner_id) selects. */
+int sales_commission_this_month(sales_ctx_t *ctx, const char *owner_where,
+    json_t *binds, json_t *obj);
+
+/* Period keys: "2026-12" (a month) or "2026-Q4" (a quarter); outs >= 8,
+ * day outs >= 11. */
+#define SALES_PERIOD_LEN  8
+int sales_period_valid(const char *key);
+void sales_period_of(const char *date, const char *kind, char *key);
+void sales_period_after(const char *key, char *next);
+void sales_period_first_month(const char *key, char *month);
+void sales_period_end(const char *key, char *next_day);
+/* The first period at or after key that team (a manager's id, 0 for the
+ * users without one) has not closed. */
+int sales_period_open(sales_ctx_t *ctx, int64_t team, const char *key,
+    char *open);
+/* One ledger row written outside an event (a carry at approval). */
+int sales_accrual_carry(sales_ctx_t *ctx, int64_t user_id, int64_t team,
+    int64_t period_id, const char *period, const char *currency,
+    int64_t amount);
+
+/* Shared checks of date ranges (sales_catalog.c). */
+int sales_date_range_check(sales_ctx_t *ctx, json_t *merged,
+    const char *from_field, const char *to_field);
+int sales_range_free(sales_ctx_t *ctx, const char *table,
+    const char *key_column, json_t *key, int64_t id, const char *prefix,
+    json_t *merged, const char *detail);
 
 /* Contracts (sales_contracts.c): the period after start..end of the same
  * length (whole months stay whole months); outs >= 11. */

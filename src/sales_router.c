@@ -11,8 +11,12 @@
 
 #define LIST_PARAMS "limit,cursor"
 
-/* Who changes the catalogue, price lists and loyalty levels. */
+/* Who changes the catalogue, price lists and loyalty levels, and writes
+ * commission policies and periods. */
 #define WRITERS  (SALES_ROLE_ADMIN | SALES_ROLE_MANAGER)
+
+/* Who reads payouts: the amounts of a whole team. */
+#define PAYROLL_READERS  (WRITERS | SALES_ROLE_INTEGRATION)
 
 static const sales_route_t  routes[] = {
 
@@ -226,6 +230,46 @@ static const sales_route_t  routes[] = {
       "owner,client_id,invoice_id,proforma_id,from,to," LIST_PARAMS },
     { SALES_GET, "/payments/{id}", sales_payments_get, SALES_ROLES_ALL, 0,
       "" },
+
+    { SALES_POST, "/commission/policies", sales_commission_policies_create,
+      WRITERS, 1, "" },
+    { SALES_GET, "/commission/policies", sales_commission_policies_list,
+      SALES_ROLES_ALL, 0, "type,manager_id,user_id," LIST_PARAMS },
+    { SALES_GET, "/commission/policies/{id}", sales_commission_policies_get,
+      SALES_ROLES_ALL, 0, "" },
+    { SALES_PATCH, "/commission/policies/{id}",
+      sales_commission_policies_update, WRITERS, 1, "" },
+    { SALES_POST, "/commission/policies/{id}/assignments",
+      sales_commission_assignments_create, WRITERS, 1, "" },
+    { SALES_GET, "/commission/assignments", sales_commission_assignments_list,
+      SALES_ROLES_ALL, 0, "user_id,policy_id," LIST_PARAMS },
+    { SALES_GET, "/commission/assignments/{id}",
+      sales_commission_assignments_get, SALES_ROLES_ALL, 0, "" },
+    { SALES_PATCH, "/commission/assignments/{id}",
+      sales_commission_assignments_update, WRITERS, 1, "" },
+    { SALES_DELETE, "/commission/assignments/{id}",
+      sales_commission_assignments_delete, WRITERS, 1, "" },
+    { SALES_GET, "/commission/accruals", sales_commission_accruals_list,
+      SALES_ROLES_ALL, 0, "user,period,policy_id,invoice_id,kind,"
+      LIST_PARAMS },
+    { SALES_POST, "/commission/periods/close", sales_commission_periods_close,
+      WRITERS, 1, "" },
+    { SALES_POST, "/commission/periods/approve",
+      sales_commission_periods_approve, WRITERS, 1, "" },
+    { SALES_GET, "/commission/periods", sales_commission_periods_list,
+      SALES_ROLES_ALL, 0, "period,manager_id,status," LIST_PARAMS },
+    { SALES_GET, "/commission/periods/{id}", sales_commission_periods_get,
+      SALES_ROLES_ALL, 0, "" },
+    { SALES_GET, "/commission/payouts", sales_commission_payouts_list,
+      PAYROLL_READERS, 0, "period,manager_id,status," LIST_PARAMS },
+    { SALES_GET, "/commission/payouts/{id}", sales_commission_payouts_get,
+      PAYROLL_READERS, 0, "" },
+    { SALES_GET, "/commission/payouts/{id}/export.csv",
+      sales_commission_payouts_export, PAYROLL_READERS, 0, "" },
+    { SALES_POST, "/commission/payouts/{id}/exported",
+      sales_commission_payouts_exported, WRITERS, 1, "" },
+    { SALES_POST, "/commission/payouts/{id}/paid",
+      sales_commission_payouts_paid, WRITERS, 1, "" },
 
     { SALES_GET, "/chain/opportunity/{id}", sales_chain_opportunity,
       SALES_ROLES_ALL, 0, "" },

@@ -100,15 +100,7 @@ user_scope(sales_ctx_t *ctx, sales_buf_t *where, json_t *binds)
 static int
 load_visible_user(sales_ctx_t *ctx, int64_t id, json_t **out)
 {
-    sales_buf_t  where = {0};
-    json_t      *binds = json_array();
-    int          rc;
-
-    user_scope(ctx, &where, binds);
-    rc = sales_load(ctx, &users_res, id, where.data, binds, out);
-    sales_buf_free(&where);
-    json_decref(binds);
-    return rc;
+    return sales_load_scoped(ctx, &users_res, id, user_scope, out);
 }
 
 
@@ -148,13 +140,20 @@ add_team(sales_ctx_t *ctx, json_t *user)
 int
 sales_me_get(sales_ctx_t *ctx, json_t *body, json_t **out)
 {
+    json_t  *binds;
+    int      rc;
+
     if (sales_load(ctx, &users_res, ctx->user.id, NULL, NULL, out) != 0
         || add_team(ctx, *out) != 0)
     {
         return -1;
     }
 
-    return 200;
+    binds = json_pack("[I]", (json_int_t) ctx->user.id);
+    rc = sales_commission_this_month(ctx, "t.owner_id = ?", binds, *out);
+    json_decref(binds);
+
+    return rc == 0 ? 200 : -1;
 }
 
 

@@ -30,6 +30,8 @@ static const char *const event_types[] = {
     "credit_note.issued", "payment.received",
     "contract.created", "contract.sent", "contract.signed",
     "contract.expiring", "contract.terminated", "contract.renewed",
+    "commission.period_closed", "commission.payout_approved",
+    "commission.payout_exported", "commission.payout_paid",
     "webhook.endpoint_disabled",
     NULL
 };

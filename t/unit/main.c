@@ -49,6 +49,8 @@ main(void)
     test_api();
     test_contract_periods();
     test_contract_routes();
+    test_commission_periods();
+    test_commission_routes();
 
     return done_testing();
 }

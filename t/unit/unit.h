@@ -36,6 +36,8 @@ void test_webhook(void);
 void test_contract_periods(void);
 void test_contract_routes(void);
 void test_webhook_cycle(void);
+void test_commission_periods(void);
+void test_commission_routes(void);
 
 /* Lower-case hex of a byte string, for comparing digests; out needs
  * 2 * len + 1 bytes. */
