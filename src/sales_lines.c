@@ -1002,3 +1002,78 @@ sales_draft_updated(sales_ctx_t *ctx, const sales_resource_t *res,
             || sales_audit(ctx, "update", res->object_type, id, diff) == 0)
            && load(ctx, id, out) == 0 ? 200 : -1;
 }
+
+
+/*
+ * The PATCH of a draft with priced lines (a proposal, an order): its
+ * fields and lines checked together, the fields written, and new lines —
+ * or the same lines on another price date — priced again through
+ * doc->store; otherwise the lines keep the prices they were taken at.
+ */
+int
+sales_priced_update(sales_ctx_t *ctx, const sales_priced_doc_t *doc,
+    int64_t id, json_t *body, json_t **out)
+{
+    static const char *const  lines_apart[] = { "lines", NULL };
+
+    json_t      *before, *changes = NULL, *diff = NULL, *lines, *inputs;
+    const char  *price_date;
+    int          rc = -1, reprice;
+
+    if (doc->load(ctx, id, &before) != 0) {
+        return -1;
+    }
+
+    if (sales_require_status(ctx, before, doc->res->label, "draft",
+                             doc->not_draft) != 0)
+    {
+        goto done;
+    }
+
+    lines = json_object_get(body, "lines");
+    rc = sales_doc_fields(ctx, doc->res, body, before, lines_apart, &changes);
+
+    if (lines) {
+        sales_lines_check(ctx, lines);
+    }
+
+    if (rc != 0 || json_array_size(ctx->errors)) {
+        rc = json_array_size(ctx->errors) ? sales_validation_failed(ctx) : -1;
+        goto done;
+    }
+
+    rc = -1;
+
+    if (sales_update(ctx, doc->res, id, before, changes, &diff) != 0) {
+        goto done;
+    }
+
+    price_date = json_object_get(changes, "price_date")
+                 ? sales_jstr(changes, "price_date")
+                 : sales_jstr(before, "price_date");
+    reprice = lines != NULL || json_object_get(diff, "price_date") != NULL;
+
+    if (reprice) {
+        inputs = lines ? json_incref(lines)
+                       : sales_lines_as_input(json_object_get(before,
+                                                              "lines"));
+        rc = doc->store(ctx, id, before, inputs, price_date);
+        json_decref(inputs);
+
+        if (rc != 0) {
+            rc = json_array_size(ctx->errors) && ctx->status == 0
+                 ? sales_validation_failed(ctx) : -1;
+            goto done;
+        }
+    }
+
+    rc = sales_draft_updated(ctx, doc->res, id, diff,
+                             reprice ? "priced again" : NULL, doc->load, out);
+
+done:
+
+    json_decref(diff);
+    json_decref(changes);
+    json_decref(before);
+    return rc;
+}

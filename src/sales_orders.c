@@ -543,70 +543,27 @@ still_covers(sales_ctx_t *ctx, int64_t id)
 }
 
 
+/* New lines of a draft order: priced, and still covering what its
+ * proformas and advances ask for. */
+static int
+store_priced(sales_ctx_t *ctx, int64_t id, json_t *before, json_t *inputs,
+    const char *price_date)
+{
+    return price_and_store(ctx, id, sales_jint(before, "client_id"),
+                           sales_jstr(before, "currency"), inputs,
+                           price_date) == 0
+           && still_covers(ctx, id) == 0 ? 0 : -1;
+}
+
+
 int
 sales_orders_update(sales_ctx_t *ctx, json_t *body, json_t **out)
 {
-    json_t      *before, *changes = NULL, *diff = NULL, *lines;
-    int64_t      id = ctx->ids[0];
-    int          rc = -1;
+    static const sales_priced_doc_t  doc = {
+        &orders_res, sales_order_load, store_priced, "edited"
+    };
 
-    if (sales_order_load(ctx, id, &before) != 0) {
-        return -1;
-    }
-
-    if (sales_require_status(ctx, before, "order", "draft", "edited") != 0) {
-        goto done;
-    }
-
-    lines = json_object_get(body, "lines");
-    rc = sales_doc_fields(ctx, &orders_res, body, before, lines_apart,
-                          &changes);
-
-    if (lines) {
-        sales_lines_check(ctx, lines);
-    }
-
-    if (rc != 0 || json_array_size(ctx->errors)) {
-        rc = json_array_size(ctx->errors) ? sales_validation_failed(ctx) : -1;
-        goto done;
-    }
-
-    rc = -1;
-
-    if (sales_update(ctx, &orders_res, id, before, changes, &diff) != 0) {
-        goto done;
-    }
-
-    /* New lines, or the same lines on another price date, are priced
-     * again; otherwise the lines keep the prices they were taken at. */
-    if (lines || json_object_get(diff, "price_date")) {
-        json_t  *inputs = lines ? json_incref(lines)
-                                : sales_lines_as_input(json_object_get(before,
-                                                                "lines"));
-
-        rc = price_and_store(ctx, id, sales_jint(before, "client_id"),
-                             sales_jstr(before, "currency"), inputs,
-                             json_object_get(changes, "price_date")
-                             ? sales_jstr(changes, "price_date")
-                             : sales_jstr(before, "price_date"));
-        json_decref(inputs);
-
-        if (rc != 0 || still_covers(ctx, id) != 0) {
-            rc = -1;
-            goto done;
-        }
-    }
-
-    rc = sales_draft_updated(ctx, &orders_res, id, diff,
-                             lines || json_object_get(diff, "price_date")
-                             ? "priced again" : NULL, sales_order_load, out);
-
-done:
-
-    json_decref(diff);
-    json_decref(changes);
-    json_decref(before);
-    return rc;
+    return sales_priced_update(ctx, &doc, ctx->ids[0], body, out);
 }
 
 

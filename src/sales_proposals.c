@@ -378,73 +378,25 @@ require_status(sales_ctx_t *ctx, json_t *p, const char *allowed,
 }
 
 
+static int
+store_priced(sales_ctx_t *ctx, int64_t id, json_t *before, json_t *inputs,
+    const char *price_date)
+{
+    return price_and_store_lines(ctx, id, jint(before, "client_id"),
+                                 jstr(before, "currency"), inputs,
+                                 price_date);
+}
+
+
 int
 sales_proposals_update(sales_ctx_t *ctx, json_t *body, json_t **out)
 {
-    json_t      *before, *changes = NULL, *diff = NULL, *lines;
-    const char  *price_date;
-    int64_t      id = ctx->ids[0];
-    int          rc = -1, reprice;
+    static const sales_priced_doc_t  doc = {
+        &proposals_res, sales_proposal_load, store_priced,
+        "edited; revise it"
+    };
 
-    if (sales_proposal_load(ctx, id, &before) != 0) {
-        return -1;
-    }
-
-    if (require_status(ctx, before, "draft", "edited; revise it") != 0) {
-        goto done;
-    }
-
-    lines = json_object_get(body, "lines");
-    rc = sales_doc_fields(ctx, &proposals_res, body, before, lines_apart,
-                          &changes);
-
-    if (lines) {
-        sales_lines_check(ctx, lines);
-    }
-
-    if (rc != 0 || json_array_size(ctx->errors)) {
-        rc = json_array_size(ctx->errors) ? sales_validation_failed(ctx) : -1;
-        goto done;
-    }
-
-    rc = -1;
-
-    if (sales_update(ctx, &proposals_res, id, before, changes, &diff) != 0) {
-        goto done;
-    }
-
-    price_date = json_object_get(changes, "price_date")
-                 ? jstr(changes, "price_date") : jstr(before, "price_date");
-    reprice = lines != NULL || json_object_get(diff, "price_date") != NULL;
-
-    if (reprice) {
-        /* The stored lines, priced again for a new date. */
-        json_t  *inputs = lines ? json_incref(lines)
-                                : sales_lines_as_input(json_object_get(before,
-                                                                "lines"));
-
-        rc = price_and_store_lines(ctx, id, jint(before, "client_id"),
-                                   jstr(before, "currency"), inputs,
-                                   price_date);
-        json_decref(inputs);
-
-        if (rc != 0) {
-            rc = json_array_size(ctx->errors) ? sales_validation_failed(ctx)
-                                              : -1;
-            goto done;
-        }
-    }
-
-    rc = sales_draft_updated(ctx, &proposals_res, id, diff,
-                             reprice ? "priced again" : NULL,
-                             sales_proposal_load, out);
-
-done:
-
-    json_decref(diff);
-    json_decref(changes);
-    json_decref(before);
-    return rc;
+    return sales_priced_update(ctx, &doc, ctx->ids[0], body, out);
 }
 
 

@@ -219,6 +219,20 @@ int sales_date_field(sales_ctx_t *ctx, json_t *body, const char *field,
 void sales_date_add_days(const char *date, int64_t days, char *out);
 int sales_doc_fields(sales_ctx_t *ctx, const sales_resource_t *res,
     json_t *body, json_t *before, const char *const *apart, json_t **values);
+/* A document with priced lines, as its PATCH needs it. */
+typedef struct {
+    const sales_resource_t  *res;
+    int                    (*load)(sales_ctx_t *ctx, int64_t id,
+                                   json_t **out);
+    /* prices input lines for the document before and stores them */
+    int                    (*store)(sales_ctx_t *ctx, int64_t id,
+                                    json_t *before, json_t *inputs,
+                                    const char *price_date);
+    const char              *not_draft;     /* "edited; revise it" */
+} sales_priced_doc_t;
+
+int sales_priced_update(sales_ctx_t *ctx, const sales_priced_doc_t *doc,
+    int64_t id, json_t *body, json_t **out);
 int sales_draft_updated(sales_ctx_t *ctx, const sales_resource_t *res,
     int64_t id, json_t *diff, const char *lines_note,
     int (*load)(sales_ctx_t *ctx, int64_t id, json_t **out), json_t **out);
