@@ -252,57 +252,41 @@ times(int64_t bp, char *out)
 
 /* --- reading ------------------------------------------------------------- */
 
-/* The policy in force for a person on a date, through their assignment:
- * 1 found, 0 none, -1 error. */
+#define POLICY_COLUMNS                                                        \
+    "p.id, p.name, p.type, p.basis, p.base, p.period, ifnull(p.mode, ''),"   \
+    " p.currency, ifnull(p.rate_bp, 0), ifnull(p.quota_minor, 0),"           \
+    " ifnull(p.multiplier_bp, 10000), p.bands"
+
+
+/* A policy from a statement that selects POLICY_COLUMNS, and then the
+ * assignment's id: 1 found, 0 none, -1 error. */
 static int
-policy_in_force(sales_ctx_t *ctx, int64_t user_id, const char *date,
-    policy_t *p)
+policy_read(sales_ctx_t *ctx, sqlite3_stmt *st, policy_t *p)
 {
-    sqlite3_stmt  *st;
-    int            rc;
-
-    memset(p, 0, sizeof(*p));
-
-    st = sales_prepare(ctx,
-        "SELECT p.id, a.id, p.name, p.type, p.basis, p.base, p.period,"
-        " ifnull(p.mode, ''), p.currency, ifnull(p.rate_bp, 0),"
-        " ifnull(p.quota_minor, 0), ifnull(p.multiplier_bp, 10000), p.bands"
-        " FROM commission_assignments a"
-        " JOIN commission_policies p ON p.id = a.policy_id"
-        " WHERE a.user_id = ?1 AND a.effective_from <= ?2"
-        " AND (a.effective_to IS NULL OR a.effective_to >= ?2)"
-        " AND p.effective_from <= ?2"
-        " AND (p.effective_to IS NULL OR p.effective_to >= ?2)"
-        " ORDER BY a.effective_from DESC LIMIT 1");
-    if (st == NULL) {
-        return -1;
-    }
-
-    sqlite3_bind_int64(st, 1, user_id);
-    sqlite3_bind_text(st, 2, date, -1, SQLITE_TRANSIENT);
-    rc = sqlite3_step(st);
+    int  rc = sqlite3_step(st);
 
     if (rc == SQLITE_ROW) {
         p->id = sqlite3_column_int64(st, 0);
-        p->assignment_id = sqlite3_column_int64(st, 1);
-        snprintf(p->name, sizeof(p->name), "%s", sqlite3_column_text(st, 2));
-        snprintf(p->type, sizeof(p->type), "%s", sqlite3_column_text(st, 3));
+        snprintf(p->name, sizeof(p->name), "%s", sqlite3_column_text(st, 1));
+        snprintf(p->type, sizeof(p->type), "%s", sqlite3_column_text(st, 2));
         snprintf(p->basis, sizeof(p->basis), "%s",
-                 sqlite3_column_text(st, 4));
-        snprintf(p->base, sizeof(p->base), "%s", sqlite3_column_text(st, 5));
+                 sqlite3_column_text(st, 3));
+        snprintf(p->base, sizeof(p->base), "%s", sqlite3_column_text(st, 4));
         snprintf(p->period, sizeof(p->period), "%s",
-                 sqlite3_column_text(st, 6));
-        snprintf(p->mode, sizeof(p->mode), "%s", sqlite3_column_text(st, 7));
+                 sqlite3_column_text(st, 5));
+        snprintf(p->mode, sizeof(p->mode), "%s", sqlite3_column_text(st, 6));
         snprintf(p->currency, sizeof(p->currency), "%s",
-                 sqlite3_column_text(st, 8));
-        p->rate_bp = sqlite3_column_int64(st, 9);
-        p->quota = sqlite3_column_int64(st, 10);
-        p->multiplier = sqlite3_column_int64(st, 11);
+                 sqlite3_column_text(st, 7));
+        p->rate_bp = sqlite3_column_int64(st, 8);
+        p->quota = sqlite3_column_int64(st, 9);
+        p->multiplier = sqlite3_column_int64(st, 10);
 
-        if (sqlite3_column_type(st, 12) != SQLITE_NULL) {
-            p->bands = json_loads((const char *) sqlite3_column_text(st, 12),
+        if (sqlite3_column_type(st, 11) != SQLITE_NULL) {
+            p->bands = json_loads((const char *) sqlite3_column_text(st, 11),
                                   0, NULL);
         }
+
+        p->assignment_id = sqlite3_column_int64(st, 12);
     }
 
     sales_finish(st);
@@ -324,34 +308,83 @@ policy_in_force(sales_ctx_t *ctx, int64_t user_id, const char *date,
 }
 
 
-/* A person's counted base and accrued amount in a period (under one
- * policy, or all when policy_id is 0). */
+/* The policy in force for a person on a date, through their assignment:
+ * 1 found, 0 none, -1 error. */
 static int
-period_sums(sales_ctx_t *ctx, int64_t user_id, const char *period,
-    int64_t policy_id, int64_t *counted, int64_t *amount)
+policy_in_force(sales_ctx_t *ctx, int64_t user_id, const char *date,
+    policy_t *p)
+{
+    sqlite3_stmt  *st;
+
+    memset(p, 0, sizeof(*p));
+
+    st = sales_prepare(ctx,
+        "SELECT " POLICY_COLUMNS ", a.id"
+        " FROM commission_assignments a"
+        " JOIN commission_policies p ON p.id = a.policy_id"
+        " WHERE a.user_id = ?1 AND a.effective_from <= ?2"
+        " AND (a.effective_to IS NULL OR a.effective_to >= ?2)"
+        " AND p.effective_from <= ?2"
+        " AND (p.effective_to IS NULL OR p.effective_to >= ?2)"
+        " ORDER BY a.effective_from DESC LIMIT 1");
+    if (st == NULL) {
+        return -1;
+    }
+
+    sqlite3_bind_int64(st, 1, user_id);
+    sqlite3_bind_text(st, 2, date, -1, SQLITE_TRANSIENT);
+
+    return policy_read(ctx, st, p);
+}
+
+
+/* A policy by its id, with the assignment a row of it names. */
+static int
+policy_by_id(sales_ctx_t *ctx, int64_t id, int64_t assignment_id,
+    policy_t *p)
+{
+    sqlite3_stmt  *st;
+
+    memset(p, 0, sizeof(*p));
+
+    st = sales_prepare(ctx, "SELECT " POLICY_COLUMNS ", ?2"
+                            " FROM commission_policies p WHERE p.id = ?1");
+    if (st == NULL) {
+        return -1;
+    }
+
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, assignment_id);
+
+    return policy_read(ctx, st, p);
+}
+
+
+/* A person's counted base in a period: the sum of counted_minor of their
+ * rows there, which places a new event among the bands or against the
+ * quota, whichever policy the rows accrued under. */
+static int
+period_counted(sales_ctx_t *ctx, int64_t user_id, const char *period,
+    int64_t *counted)
 {
     sqlite3_stmt  *st;
     int            rc;
 
-    st = sales_prepare(ctx, "SELECT ifnull(sum(counted_minor), 0),"
-                            " ifnull(sum(amount_minor), 0)"
-                            " FROM commission_accruals WHERE user_id = ?1"
-                            " AND period = ?2"
-                            " AND (?3 = 0 OR policy_id = ?3)");
+    *counted = 0;
+
+    st = sales_prepare(ctx, "SELECT ifnull(sum(counted_minor), 0)"
+                            " FROM commission_accruals"
+                            " WHERE user_id = ? AND period = ?");
     if (st == NULL) {
         return -1;
     }
 
     sqlite3_bind_int64(st, 1, user_id);
     sqlite3_bind_text(st, 2, period, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 3, policy_id);
     rc = sqlite3_step(st);
 
     if (rc == SQLITE_ROW) {
         *counted = sqlite3_column_int64(st, 0);
-        if (amount) {
-            *amount = sqlite3_column_int64(st, 1);
-        }
     }
 
     sales_finish(st);
@@ -647,29 +680,145 @@ accrue_marginal(sales_ctx_t *ctx, const origin_t *o, const policy_t *p,
 }
 
 
+/* The invoices a person's period counts under a policy, oldest first:
+ * [{invoice_id, number, base, accrued}], each with its counted base in
+ * the period and what its rows of the period accrued. A clawback that
+ * landed here of a row of another period is left out: it takes back
+ * what that period paid and is no part of this one's slab. */
+static int
+slab_invoices(sales_ctx_t *ctx, int64_t user_id, const char *period,
+    int64_t policy_id, json_t **out)
+{
+    sqlite3_stmt  *st;
+    json_t        *list = json_array();
+    int            rc;
+
+    st = sales_prepare(ctx,
+        "SELECT r.invoice_id, i.number, sum(r.counted_minor),"
+        " sum(r.amount_minor)"
+        " FROM commission_accruals r JOIN invoices i ON i.id = r.invoice_id"
+        " WHERE r.user_id = ?1 AND r.period = ?2 AND r.policy_id = ?3"
+        " AND (r.kind != 'clawback' OR (SELECT c.period"
+        "  FROM commission_accruals c WHERE c.id = r.reverses_id)"
+        "  = r.period)"
+        " GROUP BY r.invoice_id ORDER BY min(r.id)");
+    if (st == NULL) {
+        json_decref(list);
+        return -1;
+    }
+
+    sqlite3_bind_int64(st, 1, user_id);
+    sqlite3_bind_text(st, 2, period, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, policy_id);
+
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_array_append_new(list, json_pack("{s:I, s:s, s:I, s:I}",
+            "invoice_id", (json_int_t) sqlite3_column_int64(st, 0),
+            "number", (const char *) sqlite3_column_text(st, 1),
+            "base", (json_int_t) sqlite3_column_int64(st, 2),
+            "accrued", (json_int_t) sqlite3_column_int64(st, 3)));
+    }
+
+    sales_finish(st);
+
+    if (rc != SQLITE_DONE) {
+        json_decref(list);
+        return sales_db_error(ctx, "reading accruals");
+    }
+
+    *out = list;
+    return 0;
+}
+
+
+/*
+ * Slab, when the period's band changes (up with a sale, down with a
+ * credit note): every invoice the period counts
+ * under the policy gets a true-up row of its own, its counted base x the
+ * new rate less what its rows of the period accrued, so each invoice's
+ * rows add up to its base at the period's rate and a credit note of it
+ * takes back exactly its share.
+ */
+static int
+slab_true_up(sales_ctx_t *ctx, const origin_t *o, const policy_t *p,
+    const event_t *ev, size_t from, size_t to)
+{
+    json_t    *list, *it, *band;
+    origin_t   io = *o;
+    row_t      r;
+    int64_t    rate = band_rate(p, to), base, accrued, target;
+    size_t     i;
+    char       text[1024], bt[160], rt[32], b[32], x[32], a[32], t[32];
+    int        rc = 0;
+
+    if (slab_invoices(ctx, o->user_id, o->place->period, p->id, &list) != 0)
+    {
+        return -1;
+    }
+
+    band_text(p, to, bt, sizeof(bt));
+
+    json_array_foreach(list, i, it) {
+        base = sales_jint(it, "base");
+        accrued = sales_jint(it, "accrued");
+        target = sales_muldiv(base, rate, 10000);
+
+        if (target == accrued) {
+            continue;
+        }
+
+        snprintf(text, sizeof(text), "tiered, slab true-up: %s now sets %s "
+                 "for the %s %s of invoice %s counted in %s under this "
+                 "policy: %s %s less the %s %s accrued on it = %s %s", bt,
+                 percent(rate, rt), money(base, b), p->currency,
+                 sales_jstr(it, "number"), o->place->period,
+                 money(target, x), p->currency, money(accrued, a),
+                 p->currency, money(target - accrued, t), p->currency);
+
+        r.kind = "true_up";
+        r.base = base;
+        r.counted = 0;
+        r.rate_bp = rate;
+        r.amount = target - accrued;
+        r.band = (int64_t) to + 1;
+        r.reverses_id = 0;
+        r.explain = explain(p, ev, text);
+        band = band_json(p, to);
+        json_object_update(r.explain, band);
+        json_decref(band);
+        json_object_set_new(r.explain, "true_up", json_pack(
+            "{s:I, s:I, s:I, s:I, s:I}",
+            "invoice_id", (json_int_t) sales_jint(it, "invoice_id"),
+            "base_minor", (json_int_t) base,
+            "at_new_rate_minor", (json_int_t) target,
+            "accrued_minor", (json_int_t) accrued,
+            "band_before", (json_int_t) from + 1));
+
+        io.invoice_id = sales_jint(it, "invoice_id");
+
+        rc = row_write(ctx, &io, &r);
+        if (rc != 0) {
+            break;
+        }
+    }
+
+    json_decref(list);
+    return rc;
+}
+
+
 /*
  * Slab: the band the period's base reaches sets the rate of the whole
  * period. The event accrues at that rate; when it moves the period into
- * another band, a true-up row brings what the period accrued earlier
- * under this policy to the new rate (its counted base x the rate, less
- * what it accrued).
+ * another band, every invoice of the period is trued up to it.
  */
 static int
 accrue_slab(sales_ctx_t *ctx, const origin_t *o, const policy_t *p,
     const event_t *ev, int64_t c)
 {
     size_t   from = band_of(p, c), to = band_of(p, c + ev->base);
-    int64_t  rate = band_rate(p, to), counted = 0, accrued = 0, target;
-    row_t    r;
-    json_t  *band;
-    char     text[1024], bt[160], rt[32], b[32], x[32], a[32], t[32];
-
-    if (from != to
-        && period_sums(ctx, ev->user_id, o->place->period, p->id, &counted,
-                       &accrued) != 0)
-    {
-        return -1;
-    }
+    int64_t  rate = band_rate(p, to);
+    char     text[1024], bt[160], rt[32], b[32], x[32], a[32];
 
     band_text(p, to, bt, sizeof(bt));
     snprintf(text, sizeof(text), "tiered, slab: the period's base reaches "
@@ -685,40 +834,7 @@ accrue_slab(sales_ctx_t *ctx, const origin_t *o, const policy_t *p,
         return -1;
     }
 
-    if (from == to || (counted == 0 && accrued == 0)) {
-        return 0;
-    }
-
-    target = sales_muldiv(counted, rate, 10000);
-    if (target == accrued) {
-        return 0;
-    }
-
-    snprintf(text, sizeof(text), "tiered, slab true-up: %s now sets %s for "
-             "the %s %s counted earlier in %s under this policy: %s %s less "
-             "the %s %s accrued on it = %s %s", bt, percent(rate, rt),
-             money(counted, b), p->currency, o->place->period,
-             money(target, x), p->currency, money(accrued, a), p->currency,
-             money(target - accrued, t), p->currency);
-
-    r.kind = "true_up";
-    r.base = counted;
-    r.counted = 0;
-    r.rate_bp = rate;
-    r.amount = target - accrued;
-    r.band = (int64_t) to + 1;
-    r.reverses_id = 0;
-    r.explain = explain(p, ev, text);
-    band = band_json(p, to);
-    json_object_update(r.explain, band);
-    json_decref(band);
-    json_object_set_new(r.explain, "true_up", json_pack(
-        "{s:I, s:I, s:I, s:I}", "earlier_base_minor", (json_int_t) counted,
-        "at_new_rate_minor", (json_int_t) target,
-        "accrued_minor", (json_int_t) accrued,
-        "band_before", (json_int_t) from + 1));
-
-    return row_write(ctx, o, &r);
+    return from == to ? 0 : slab_true_up(ctx, o, p, ev, from, to);
 }
 
 
@@ -784,7 +900,7 @@ accrue(sales_ctx_t *ctx, const policy_t *p, const event_t *ev)
     int64_t   c;
 
     if (place_of(ctx, ev->user_id, ev->date, p->period, &pl) != 0
-        || period_sums(ctx, ev->user_id, pl.period, 0, &c, NULL) != 0)
+        || period_counted(ctx, ev->user_id, pl.period, &c) != 0)
     {
         return -1;
     }
@@ -1030,7 +1146,8 @@ accrued_rows(sales_ctx_t *ctx, int64_t invoice_id, json_t **out)
         " (SELECT ifnull(sum(c.base_minor), 0) FROM commission_accruals c"
         "  WHERE c.reverses_id = r.id),"
         " (SELECT ifnull(sum(c.counted_minor), 0) FROM commission_accruals c"
-        "  WHERE c.reverses_id = r.id)"
+        "  WHERE c.reverses_id = r.id),"
+        " p.type = 'tiered' AND ifnull(p.mode, '') = 'slab'"
         " FROM commission_accruals r"
         " JOIN commission_policies p ON p.id = r.policy_id"
         " WHERE r.invoice_id = ? AND r.kind IN ('accrual', 'true_up')"
@@ -1045,7 +1162,7 @@ accrued_rows(sales_ctx_t *ctx, int64_t invoice_id, json_t **out)
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         json_array_append_new(rows, json_pack(
             "{s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:I, s:I, s:s, s:I, s:s,"
-            " s:s, s:s, s:s, s:I, s:I, s:I}",
+            " s:s, s:s, s:s, s:I, s:I, s:I, s:b}",
             "id", (json_int_t) sqlite3_column_int64(st, 0),
             "user_id", (json_int_t) sqlite3_column_int64(st, 1),
             "policy_id", (json_int_t) sqlite3_column_int64(st, 2),
@@ -1063,7 +1180,8 @@ accrued_rows(sales_ctx_t *ctx, int64_t invoice_id, json_t **out)
             "policy_name", (const char *) sqlite3_column_text(st, 14),
             "taken", (json_int_t) sqlite3_column_int64(st, 15),
             "taken_base", (json_int_t) sqlite3_column_int64(st, 16),
-            "taken_counted", (json_int_t) sqlite3_column_int64(st, 17)));
+            "taken_counted", (json_int_t) sqlite3_column_int64(st, 17),
+            "slab", sqlite3_column_int(st, 18)));
     }
 
     sales_finish(st);
@@ -1083,13 +1201,15 @@ accrued_rows(sales_ctx_t *ctx, int64_t invoice_id, json_t **out)
  * exactly), into the open period of the credit note's date. */
 static int
 claw_row(sales_ctx_t *ctx, json_t *cn, json_t *orig, json_t *r,
-    int64_t num, int64_t den, const char *why)
+    int64_t num, int64_t den, const char *why, int64_t *counted)
 {
     place_t      pl;
     origin_t     o;
     row_t        w;
     const char  *date = sales_jstr(cn, "issue_date");
     char         text[1024], sh[32], rt[32], a[32], cur[4];
+
+    *counted = 0;
 
     if (den <= 0) {
         return 0;
@@ -1159,7 +1279,89 @@ claw_row(sales_ctx_t *ctx, json_t *cn, json_t *orig, json_t *r,
     o.invoice_id = sales_jint(orig, "id");
     o.currency = cur;
 
+    *counted = w.counted;
     return row_write(ctx, &o, &w);
+}
+
+
+/*
+ * A credit note that lowered its period's base may move the period into
+ * a lower band: each slab policy of the rows it reversed then trues up
+ * the period's invoices to the band the base is in now. slabs: {"user
+ * policy": {user_id, policy_id, assignment_id}}; lowered: {"user": what
+ * the credit note took off the period's base}.
+ */
+static int
+slab_credited(sales_ctx_t *ctx, json_t *cn, json_t *orig, json_t *slabs,
+    json_t *lowered)
+{
+    policy_t     p;
+    place_t      pl;
+    origin_t     o;
+    event_t      ev;
+    json_t      *s;
+    const char  *key, *date = sales_jstr(cn, "issue_date");
+    int64_t      after = 0, before;
+    size_t       from, to;
+    char         user[24];
+    int          rc = 0;
+
+    json_object_foreach(slabs, key, s) {
+        memset(&o, 0, sizeof(o));
+        memset(&ev, 0, sizeof(ev));
+        snprintf(user, sizeof(user), "%lld",
+                 (long long) sales_jint(s, "user_id"));
+
+        rc = policy_by_id(ctx, sales_jint(s, "policy_id"),
+                          sales_jint(s, "assignment_id"), &p);
+        if (rc <= 0) {
+            rc = rc == 0 ? sales_fail(ctx, 500, "internal", "a row's "
+                                      "commission policy is gone") : -1;
+            break;
+        }
+
+        rc = place_of(ctx, sales_jint(s, "user_id"), date, p.period, &pl);
+        if (rc == 0) {
+            rc = period_counted(ctx, sales_jint(s, "user_id"), pl.period,
+                                &after);
+        }
+
+        before = after - sales_jint(lowered, user);
+        from = band_of(&p, before);
+        to = band_of(&p, after);
+
+        if (rc == 0 && from != to) {
+            ev.user_id = sales_jint(s, "user_id");
+            ev.date = date;
+            ev.source_type = "credit_note";
+            ev.source_id = sales_jint(cn, "id");
+            ev.invoice_id = sales_jint(orig, "id");
+            ev.base = after - before;
+            snprintf(ev.what, sizeof(ev.what), "credit note %s of invoice %s "
+                     "issued %s", sales_jstr(cn, "number"),
+                     sales_jstr(orig, "number"), date);
+
+            o.user_id = ev.user_id;
+            o.policy_id = p.id;
+            o.assignment_id = p.assignment_id;
+            o.place = &pl;
+            o.date = date;
+            o.source_type = ev.source_type;
+            o.source_id = ev.source_id;
+            o.invoice_id = ev.invoice_id;
+            o.currency = p.currency;
+
+            rc = slab_true_up(ctx, &o, &p, &ev, from, to);
+        }
+
+        json_decref(p.bands);
+
+        if (rc != 0) {
+            break;
+        }
+    }
+
+    return rc;
 }
 
 
@@ -1174,10 +1376,10 @@ claw_row(sales_ctx_t *ctx, json_t *cn, json_t *orig, json_t *r,
 int
 sales_commission_credited(sales_ctx_t *ctx, json_t *cn, json_t *orig)
 {
-    json_t   *rows = NULL, *r;
-    int64_t   net = 0, gross = 0, refund = 0, num, den;
+    json_t   *rows = NULL, *r, *slabs, *lowered;
+    int64_t   net = 0, gross = 0, refund = 0, num, den, counted;
     size_t    i;
-    char      why[160], a[32], b[32];
+    char      why[160], a[32], b[32], user[24], key[48];
     int       rc = 0;
 
     if (credited_so_far(ctx, sales_jint(orig, "id"), &net, &gross, &refund)
@@ -1186,6 +1388,9 @@ sales_commission_credited(sales_ctx_t *ctx, json_t *cn, json_t *orig)
     {
         return -1;
     }
+
+    slabs = json_object();
+    lowered = json_object();
 
     json_array_foreach(rows, i, r) {
         if (strcmp(sales_jstr(r, "basis"), "paid") == 0) {
@@ -1207,13 +1412,37 @@ sales_commission_credited(sales_ctx_t *ctx, json_t *cn, json_t *orig)
                      "credited", money(num, a), money(den, b));
         }
 
-        rc = claw_row(ctx, cn, orig, r, num, den, why);
+        rc = claw_row(ctx, cn, orig, r, num, den, why, &counted);
         if (rc != 0) {
             break;
         }
+
+        if (counted == 0) {
+            continue;
+        }
+
+        snprintf(user, sizeof(user), "%lld",
+                 (long long) sales_jint(r, "user_id"));
+        json_object_set_new(lowered, user, json_integer(
+            sales_jint(lowered, user) + counted));
+
+        if (json_is_true(json_object_get(r, "slab"))) {
+            snprintf(key, sizeof(key), "%s %lld", user,
+                     (long long) sales_jint(r, "policy_id"));
+            json_object_set_new(slabs, key, json_pack("{s:O, s:O, s:O}",
+                "user_id", json_object_get(r, "user_id"),
+                "policy_id", json_object_get(r, "policy_id"),
+                "assignment_id", json_object_get(r, "assignment_id")));
+        }
+    }
+
+    if (rc == 0) {
+        rc = slab_credited(ctx, cn, orig, slabs, lowered);
     }
 
     json_decref(rows);
+    json_decref(slabs);
+    json_decref(lowered);
     return rc;
 }
 

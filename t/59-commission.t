@@ -50,6 +50,7 @@ sub rows {
 }
 sub amounts { [map { $_->{amount_minor} } @{ $_[0]{items} }] }
 sub of_invoice { my ($list, $inv) = @_; [grep { ($_->{invoice_id} // 0) == $inv->{id} } @{ $list->{items} }] }
+sub sum_of { my ($list, $inv) = @_; my $s = 0; $s += $_->{amount_minor} for @{ of_invoice($list, $inv) }; $s }
 sub total { my $l = shift; my ($e) = grep { $_->{currency} eq 'RON' } @{ $l->{totals} }; $e ? $e->{amount_minor} : 0 }
 
 my @bands = ({ from_minor => 0, rate_bp => 500 }, { from_minor => 100000, rate_bp => 1000 },
@@ -202,17 +203,21 @@ at('2026-03-12T09:00:00Z', sub {
          'in words');
 
     my $lb = rows($b, 'user=me&period=2026-03');
-    # B: 800.00 x 5 % = 40.00 | 500.00 x 10 % = 50.00, true-up 800.00 x 10 % - 40.00 = 40.00
-    #  | 900.00 x 15 % = 135.00, true-up 1,300.00 x 15 % - (40 + 50 + 40) = 65.00
-    is_deeply(amounts($lb), [4000, 5000, 4000, 13500, 6500], 'slab: the reached band on the whole, with true-ups');
-    is_deeply([map { $_->{kind} } @{ $lb->{items} }], [qw(accrual accrual true_up accrual true_up)], 'the true-ups named');
+    # B: 800.00 x 5 % = 40.00 | 500.00 x 10 % = 50.00, true-up of the first 800.00 x 10 % - 40.00 = 40.00
+    #  | 900.00 x 15 % = 135.00, true-ups of the first 800.00 x 15 % - 80.00 = 40.00 and of the second
+    #    500.00 x 15 % - 50.00 = 25.00
+    is_deeply(amounts($lb), [4000, 5000, 4000, 13500, 4000, 2500], 'slab: the reached band on the whole, with true-ups');
+    is_deeply([map { $_->{kind} } @{ $lb->{items} }], [qw(accrual accrual true_up accrual true_up true_up)], 'the true-ups named');
     is(total($lb), 33000, 'slab: 330.00 = 2,200.00 x 15 %');
+    is_deeply([map { $_->{invoice_id} } grep { $_->{kind} eq 'true_up' } @{ $lb->{items} }],
+              [$inv{b}[0]{id}, $inv{b}[0]{id}, $inv{b}[1]{id}], 'each true-up filed under the invoice whose base it re-rates');
     my $tu = $lb->{items}[4];
-    is_deeply($tu->{explanation}{true_up}, { earlier_base_minor => 130000, at_new_rate_minor => 19500, accrued_minor => 13000,
-                                             band_before => 2 }, 'the true-up explained');
-    is($tu->{invoice_id}, $inv{b}[2]{id}, 'caused by the third invoice');
-    like($tu->{explanation}{text}, qr/slab true-up: band 3 of 3 \(from 2000\.00 RON up\) now sets 15\.00% for the 1300\.00 RON/,
+    is_deeply($tu->{explanation}{true_up}, { invoice_id => $inv{b}[0]{id}, base_minor => 80000, at_new_rate_minor => 12000,
+                                             accrued_minor => 8000, band_before => 2 }, 'the true-up explained');
+    is($tu->{source_id}, $inv{b}[2]{id}, 'caused by the third invoice');
+    like($tu->{explanation}{text}, qr/slab true-up: band 3 of 3 \(from 2000\.00 RON up\) now sets 15\.00% for the 800\.00 RON of invoice/,
          'in words');
+    is_deeply([map { sum_of($lb, $_) } @{ $inv{b} }], [12000, 7500, 13500], "each invoice's rows: its base at the period's 15 %");
     isnt(total($la), total($lb), 'the same sales, two different amounts: the mode is stated, never implied');
 
     # Who sees what.
@@ -247,7 +252,7 @@ at('2026-04-01T08:00:00Z', sub {
     is($r->{status}, 201, 'the manager closes March');
     $march = $r->{json};
     is_deeply([@$march{qw(status manager_id period)}], ['closed', $m->{id}, '2026-03'], 'closed, for the team');
-    is_deeply($march->{totals}, [{ currency => 'RON', amount_minor => 51000, people => 2, rows => 10 }], 'what it holds');
+    is_deeply($march->{totals}, [{ currency => 'RON', amount_minor => 51000, people => 2, rows => 11 }], 'what it holds');
     is($t->sql("select count(*) from outbox where type = 'commission.period_closed'"), 1, 'commission.period_closed');
     problem(call(POST => '/commission/periods/close', $m, { period => '2026-03' }), 409, 'conflict', 'closed once');
 
@@ -457,6 +462,71 @@ at('2026-08-03T10:00:00Z', sub {
     my @carry = grep { $_->{kind} eq 'carry' } @{ rows($a, 'user=me')->{items} };
     is_deeply([map { [@$_{qw(period amount_minor)}] } @carry[2, 3]], [['2026-05', 9500], ['2026-06', -9500]],
               "A's balance moves on to June");
+});
+
+# === slab, per invoice: a credit note takes back exactly its invoice's share ========================
+# Bands 5 % to 1,000.00 RON, 10 % to 2,000.00, 15 % above. Under a slab policy the period always
+# holds the reached band's rate x its counted base, kept per invoice: when the band changes, every
+# invoice of the period gets a true-up of its own.
+my $m3 = $t->user('manager', name => 'Sorin Manager');
+my $h  = $t->user('ae', manager_id => $m3->{id}, name => 'Horia Storno');
+my $ii = $t->user('ae', manager_id => $m3->{id}, name => 'Ioana Partial');
+my $e  = $t->user('ae', manager_id => $m3->{id}, name => 'Elena Aprilie');
+my ($slab3, %s3);
+at('2026-09-01T08:00:00Z', sub {
+    $slab3 = policy($m3, { name => 'Slab 3', type => 'tiered', mode => 'slab', bands => \@bands });
+    assign($m3, $slab3, $_) for $h, $ii, $e;
+});
+at('2026-09-10T09:00:00Z', sub {
+    # H: 800.00 -> 40.00; 500.00 -> 50.00 and a true-up of the first, 800.00 x 10 % - 40.00 = 40.00,
+    # filed under the first invoice. The first credited whole: its 40.00 and 40.00 come back and the
+    # period's base falls to 500.00, band 1: the second is trued up to 500.00 x 5 % - 50.00 = -25.00.
+    # The period: 500.00 x 5 % = 25.00.
+    $s3{h} = [map { sale($h, [[std => $_]]) } 8, 5];
+    $d->ok_call(POST => "/invoices/$s3{h}[0]{id}/credit-notes", $h, { reason => 'returned' }, 201);
+    my $l = rows($h, 'user=me&period=2026-09');
+    is_deeply([map { [$_->{kind}, $_->{invoice_id}, $_->{amount_minor}] } @{ $l->{items} }],
+              [['accrual', $s3{h}[0]{id}, 4000], ['accrual', $s3{h}[1]{id}, 5000], ['true_up', $s3{h}[0]{id}, 4000],
+               ['clawback', $s3{h}[0]{id}, -4000], ['clawback', $s3{h}[0]{id}, -4000], ['true_up', $s3{h}[1]{id}, -2500]],
+              'slab: crediting the first invoice takes back its true-up, and the period falls back a band');
+    is(total($l), 2500, 'slab: 500.00 x 5 % = 25.00 after the credit');
+    is_deeply([map { sum_of($l, $_) } @{ $s3{h} }], [0, 2500], "each invoice's rows: 0 and 500.00 x 5 %");
+    my $down = $l->{items}[5];
+    is_deeply([@$down{qw(source_type base_minor rate_bp band)}], ['credit_note', 50000, 500, 1], 'the true-up down, from the credit note');
+    is($down->{explanation}{true_up}{band_before}, 2, 'from band 2');
+
+    # I: 800.00 and 500.00 (band 2: 80.00 and 50.00), then 100.00 of the second credited: its row gives
+    # back 500.00 x 10 % x 100/500 = 10.00; the period's base 1,200.00 stays in band 2: 120.00.
+    $s3{i} = [map { sale($ii, [[std => $_]]) } 8, 5];
+    my $line = must(call(GET => "/invoices/$s3{i}[1]{id}", $ii), 200, 'invoice')->{lines}[0]{id};
+    $d->ok_call(POST => "/invoices/$s3{i}[1]{id}/credit-notes", $ii,
+                { reason => 'one less', lines => [{ invoice_line_id => $line, quantity => 1 }] }, 201);
+    $l = rows($ii, 'user=me&period=2026-09');
+    is_deeply(amounts($l), [4000, 5000, 4000, -1000], "slab: a part of the second credited takes back only its own share");
+    is(total($l), 12000, 'slab: 1,200.00 x 10 % = 120.00');
+    is_deeply([map { sum_of($l, $_) } @{ $s3{i} }], [8000, 4000], "each invoice's rows: 800.00 and 400.00 x 10 %");
+
+    # E: 800.00 in September, 40.00.
+    $s3{e} = sale($e, [[std => 8]]);
+});
+at('2026-10-01T08:00:00Z', sub {
+    must(call(POST => '/commission/periods/close', $m3, { period => '2026-09' }), 201, 'close September');
+    must(call(POST => '/commission/periods/approve', $m3, { period => '2026-09' }), 201, 'approve September');
+});
+at('2026-10-05T09:00:00Z', sub {
+    # E's September invoice credited in October: -40.00 into October, counting nothing there. Then
+    # 500.00 (band 1: 25.00) and 600.00 (1,100.00, band 2: 60.00 and a true-up of the 500.00 to 10 %,
+    # 25.00). October: 1,100.00 x 10 % = 110.00, less September's 40.00 = 70.00; the clawback is no
+    # part of October's slab.
+    $d->ok_call(POST => "/invoices/$s3{e}{id}/credit-notes", $e, { reason => 'returned' }, 201);
+    my @oct = map { sale($e, [[std => $_]]) } 5, 6;
+    my $l = rows($e, 'user=me&period=2026-10');
+    is_deeply([map { [$_->{kind}, $_->{amount_minor}] } @{ $l->{items} }],
+              [['clawback', -4000], ['accrual', 2500], ['accrual', 6000], ['true_up', 2500]],
+              "slab: a clawback of another period's row is not trued up");
+    is(total($l), 7000, 'October: 110.00 - 40.00 = 70.00');
+    is($l->{items}[3]{invoice_id}, $oct[0]{id}, 'the true-up is the 500.00 invoice\'s');
+    is(total(rows($e, 'user=me&period=2026-09')), 4000, 'the approved September keeps its 40.00');
 });
 
 $t->stop;
