@@ -57,7 +57,7 @@ typedef struct {
     int64_t      source_id;
     int64_t      invoice_id;
     int64_t      base;
-    char         what[200];     /* "net of invoice INV-2026-000001 ..." */
+    char         what[320];     /* "net of invoice INV-2026-000001 ..." */
     char         refused[200];  /* why nothing accrues, or "" */
 } event_t;
 
@@ -1017,12 +1017,35 @@ sales_commission_issued(sales_ctx_t *ctx, json_t *inv)
 }
 
 
+/* Does a payment accrue under the policy in force on its date? Under a
+ * paid-basis one, yes; under an issued-basis one only when the invoice
+ * was issued under a paid-basis policy, which accrued nothing then: 1
+ * yes, 0 no, -1 error. */
+static int
+accrues_at_payment(sales_ctx_t *ctx, json_t *inv, const policy_t *p)
+{
+    policy_t  q;
+    int       rc;
+
+    if (strcmp(p->basis, "paid") == 0) {
+        return 1;
+    }
+
+    rc = policy_in_force(ctx, sales_jint(inv, "owner_id"),
+                         sales_jstr(inv, "issue_date"), &q);
+    json_decref(q.bands);
+
+    return rc <= 0 ? rc : strcmp(q.basis, "paid") == 0;
+}
+
+
 /*
- * A payment accrues under a paid-basis policy in force on the day it was
- * paid: its share of the invoice's base, net x paid so far / gross less
- * what the earlier payments took (rounded once), so the payments of a
- * paid invoice add up to its net exactly. An invoice that accrued when
- * it was issued accrues nothing more.
+ * A payment accrues under the policy in force on the day it was paid,
+ * when that is on the paid basis or the invoice was issued under one:
+ * its share of the invoice's base, net x paid so far / gross less what
+ * the earlier payments took (rounded once), so the payments of a paid
+ * invoice add up to its net exactly. An invoice that accrued when it was
+ * issued accrues nothing more.
  */
 int
 sales_commission_paid(sales_ctx_t *ctx, json_t *inv, int64_t payment_id,
@@ -1034,7 +1057,7 @@ sales_commission_paid(sales_ctx_t *ctx, json_t *inv, int64_t payment_id,
     json_t        *binds;
     int64_t        gross = sales_jint(inv, "gross_minor");
     int64_t        after = sales_jint(inv, "paid_minor"), base, issued;
-    char           paid_on[11] = "", a[32];
+    char           paid_on[11] = "", a[32], how[96] = "";
     int            rc;
 
     st = sales_prepare(ctx, "SELECT paid_on FROM payments WHERE id = ?");
@@ -1059,13 +1082,16 @@ sales_commission_paid(sales_ctx_t *ctx, json_t *inv, int64_t payment_id,
 
     binds = json_pack("[I]", (json_int_t) sales_jint(inv, "id"));
     issued = sales_count(ctx, "SELECT count(*) FROM commission_accruals"
-                              " WHERE invoice_id = ?"
-                              " AND source_type = 'invoice'", binds);
+                              " WHERE invoice_id = ?1 AND kind = 'accrual'"
+                              " AND source_type = 'invoice'"
+                              " AND source_id = ?1", binds);
     json_decref(binds);
 
-    if (strcmp(p.basis, "paid") != 0 || issued != 0 || gross <= 0) {
+    rc = issued == 0 && gross > 0 ? accrues_at_payment(ctx, inv, &p) : 0;
+
+    if (rc <= 0 || issued != 0) {
         json_decref(p.bands);
-        return issued < 0 ? -1 : 0;
+        return issued < 0 || rc < 0 ? -1 : 0;
     }
 
     base = strcmp(p.base, "gross") == 0 ? amount
@@ -1084,10 +1110,16 @@ sales_commission_paid(sales_ctx_t *ctx, json_t *inv, int64_t payment_id,
     ev.source_type = "payment";
     ev.source_id = payment_id;
     ev.invoice_id = sales_jint(inv, "id");
+    if (strcmp(p.basis, "paid") != 0) {
+        snprintf(how, sizeof(how), ", issued %s under a paid-basis policy, "
+                 "so it accrues at its payments",
+                 sales_jstr(inv, "issue_date"));
+    }
+
     snprintf(ev.what, sizeof(ev.what), "the %s share of payment %lld (%s %s "
-             "on %s) of invoice %s", p.base, (long long) payment_id,
+             "on %s) of invoice %s%s", p.base, (long long) payment_id,
              money(amount, a), sales_jstr(inv, "currency"), paid_on,
-             sales_jstr(inv, "number"));
+             sales_jstr(inv, "number"), how);
 
     convert(&p, inv, base, &ev);
     rc = accrue(ctx, &p, &ev);
@@ -1128,7 +1160,9 @@ credited_so_far(sales_ctx_t *ctx, int64_t invoice_id, int64_t *net,
 }
 
 
-/* The rows an invoice accrued, each with what clawbacks took of it. */
+/* The rows an invoice accrued, each with what clawbacks took of it and
+ * the basis it accrued on: issued when the invoice accrued at its issue,
+ * paid when at its payments (whatever the basis of the policy then). */
 static int
 accrued_rows(sales_ctx_t *ctx, int64_t invoice_id, json_t **out)
 {
@@ -1139,7 +1173,11 @@ accrued_rows(sales_ctx_t *ctx, int64_t invoice_id, json_t **out)
     st = sales_prepare(ctx,
         "SELECT r.id, r.user_id, r.policy_id, ifnull(r.assignment_id, 0),"
         " r.period, r.base_minor, r.counted_minor, r.rate_bp,"
-        " r.amount_minor, r.currency, ifnull(r.band, 0), p.basis, p.base,"
+        " r.amount_minor, r.currency, ifnull(r.band, 0),"
+        " CASE WHEN EXISTS (SELECT 1 FROM commission_accruals x"
+        "  WHERE x.invoice_id = r.invoice_id AND x.kind = 'accrual'"
+        "  AND x.source_type = 'invoice' AND x.source_id = r.invoice_id)"
+        "  THEN 'issued' ELSE 'paid' END, p.base,"
         " p.period, p.name,"
         " (SELECT ifnull(sum(c.amount_minor), 0) FROM commission_accruals c"
         "  WHERE c.reverses_id = r.id),"

@@ -529,5 +529,42 @@ at('2026-10-05T09:00:00Z', sub {
     is(total(rows($e, 'user=me&period=2026-09')), 4000, 'the approved September keeps its 40.00');
 });
 
+# === the basis changed between issue and payment ========================================================
+# J: 5 % fixed on the paid basis to October 15th, 10 % fixed on the issued basis from the 16th. An
+# invoice issued on the 10th accrued nothing then (paid basis), so it accrues at its payments, at the
+# rate in force on each.
+my $m4 = $t->user('manager', name => 'Radu Manager');
+my $j  = $t->user('ae', manager_id => $m4->{id}, name => 'Jean Bazei');
+at('2026-10-06T08:00:00Z', sub {
+    my $pp = policy($m4, { name => 'Incasat 5 %', type => 'fixed', rate_bp => 500, basis => 'paid' });
+    my $pi = policy($m4, { name => 'Emis 10 %', type => 'fixed', rate_bp => 1000 });
+    assign($m4, $pp, $j, effective_to => '2026-10-15');
+    assign($m4, $pi, $j, effective_from => '2026-10-16');
+});
+my $jinv;
+at('2026-10-10T09:00:00Z', sub {
+    $jinv = [map { sale($j, [[std => $_]]) } 5, 2];     # net 500.00, gross 605.00; net 200.00, gross 242.00
+    is(scalar @{ rows($j, 'user=me')->{items} }, 0, 'nothing at issue on the paid basis');
+});
+at('2026-10-20T09:00:00Z', sub {
+    # Paid whole: 500.00 x 10 % = 50.00. Half of the second paid: 200.00 x 121/242 = 100.00 x 10 % = 10.00.
+    $d->ok_call(POST => "/invoices/$jinv->[0]{id}/payments", $j, { amount_minor => 60500 }, 201);
+    $d->ok_call(POST => "/invoices/$jinv->[1]{id}/payments", $j, { amount_minor => 12100 }, 201);
+    my $l = rows($j, 'user=me');
+    is_deeply([map { [@$_{qw(source_type base_minor rate_bp amount_minor)}] } @{ $l->{items} }],
+              [['payment', 50000, 1000, 5000], ['payment', 10000, 1000, 1000]],
+              'issued under a paid-basis policy: it accrues at its payments, under the policy of the payment');
+    like($l->{items}[0]{explanation}{text}, qr/issued 2026-10-10 under a paid-basis policy, so it accrues at its payments/, 'and says why');
+    # One of the two units of the second credited: 121.00 of what was never paid, so, as a payment's row,
+    # nothing comes back; then the rest: the 121.00 paid is refunded, and its 10.00 comes back.
+    my $line = must(call(GET => "/invoices/$jinv->[1]{id}", $j), 200, 'invoice')->{lines}[0]{id};
+    $d->ok_call(POST => "/invoices/$jinv->[1]{id}/credit-notes", $j,
+                { reason => 'one less', lines => [{ invoice_line_id => $line, quantity => 1 }] }, 201);
+    is_deeply(amounts({ items => of_invoice(rows($j, 'user=me'), $jinv->[1]) }), [1000], 'crediting the unpaid part takes nothing back');
+    $d->ok_call(POST => "/invoices/$jinv->[1]{id}/credit-notes", $j, { reason => 'none' }, 201);
+    is_deeply(amounts({ items => of_invoice(rows($j, 'user=me'), $jinv->[1]) }), [1000, -1000], 'refunding what was paid takes it back');
+    is(total(rows($j, 'period=2026-10')), 5000, 'October: 50.00');
+});
+
 $t->stop;
 done_testing;
