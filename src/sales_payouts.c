@@ -154,21 +154,27 @@ done:
 /* --- periods ------------------------------------------------------------- */
 
 /* What a period holds: per currency the amount, the people and the
- * rows; and its payout once approved. */
+ * rows; and its payout once approved. An admin, an integration and the
+ * team's manager see the team's totals; anyone else, who sees the period
+ * as a member of the team, the totals of their own rows only. */
 static int
 period_finish(sales_ctx_t *ctx, json_t *per)
 {
     sqlite3_stmt  *st;
     json_t        *totals = json_array(), *binds;
-    int64_t        payout;
+    int64_t        payout, own;
     int            rc;
+
+    own = ctx->user.role == SALES_ROLE_ADMIN
+          || ctx->user.role == SALES_ROLE_INTEGRATION
+          || ctx->user.role == SALES_ROLE_MANAGER ? 0 : ctx->user.id;
 
     st = sales_prepare(ctx, "SELECT currency, sum(amount_minor),"
                             " count(DISTINCT user_id), count(*)"
                             " FROM commission_accruals"
-                            " WHERE ifnull(team_manager_id, 0) = ?"
-                            " AND period = ? GROUP BY currency"
-                            " ORDER BY currency");
+                            " WHERE ifnull(team_manager_id, 0) = ?1"
+                            " AND period = ?2 AND (?3 = 0 OR user_id = ?3)"
+                            " GROUP BY currency ORDER BY currency");
     if (st == NULL) {
         json_decref(totals);
         return -1;
@@ -176,6 +182,7 @@ period_finish(sales_ctx_t *ctx, json_t *per)
 
     sqlite3_bind_int64(st, 1, sales_jint(per, "manager_id"));
     sqlite3_bind_text(st, 2, sales_jstr(per, "period"), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, own);
 
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         json_array_append_new(totals, json_pack("{s:s, s:I, s:I, s:I}",

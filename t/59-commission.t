@@ -274,6 +274,13 @@ at('2026-04-01T08:00:00Z', sub {
     problem(call(GET => "/commission/periods/$march->{id}", $m2), 404, 'not-found', "nor do they see this team's period");
     is(must(call(GET => "/commission/periods/$march->{id}", $a), 200, 'own team')->{status}, 'closed',
        "an AE sees their team's period");
+    # ... with the totals of their own rows only: A's five March rows, 180.00, not the team's 510.00.
+    is_deeply(must(call(GET => "/commission/periods/$march->{id}", $a), 200, 'own team')->{totals},
+              [{ currency => 'RON', amount_minor => 18000, people => 1, rows => 5 }], "an AE's totals are their own");
+    is_deeply([map { $_->{totals} } @{ must(call(GET => '/commission/periods', $b), 200, 'periods')->{items} }],
+              [[{ currency => 'RON', amount_minor => 33000, people => 1, rows => 6 }]], 'in the list too');
+    is_deeply(must(call(GET => "/commission/periods/$march->{id}", $m), 200, 'manager')->{totals},
+              [{ currency => 'RON', amount_minor => 51000, people => 2, rows => 11 }], "the manager's: the team's");
 
     $r = call(POST => '/commission/periods/approve', $m, { period => '2026-03' });
     is($r->{status}, 201, 'the manager approves: a payout');
