@@ -639,18 +639,26 @@ accrue_fixed(sales_ctx_t *ctx, const origin_t *o, const policy_t *p,
 
 
 /* Marginal: each band's rate on the part of the event's base inside it,
- * placed after the period's cumulative base; one row per part. */
+ * placed after the period's cumulative base; one row per part. A
+ * negative base (a final invoice whose advances exceed its net) takes the
+ * cumulative base down from where it is, band by band from the top, in
+ * rows of its own sign. */
 static int
 accrue_marginal(sales_ctx_t *ctx, const origin_t *o, const policy_t *p,
     const event_t *ev, int64_t c)
 {
-    size_t   i, n = json_array_size(p->bands);
-    int64_t  start, end, part, rate;
+    size_t   i, k, n = json_array_size(p->bands);
+    int64_t  lo, hi, start, end, from, to, part, rate;
+    int      down = ev->base < 0;
     char     text[1024], bt[160], r[32], pa[32], s[32], e[32], a[32];
 
-    for (i = 0; i < n; i++) {
-        start = i == 0 ? c : (c > band_from(p, i) ? c : band_from(p, i));
-        end = c + ev->base;
+    lo = down ? c + ev->base : c;
+    hi = down ? c : c + ev->base;
+
+    for (k = 0; k < n; k++) {
+        i = down ? n - 1 - k : k;
+        start = i == 0 ? lo : (lo > band_from(p, i) ? lo : band_from(p, i));
+        end = hi;
 
         if (i + 1 < n && end > band_from(p, i + 1)) {
             end = band_from(p, i + 1);
@@ -661,15 +669,19 @@ accrue_marginal(sales_ctx_t *ctx, const origin_t *o, const policy_t *p,
             continue;
         }
 
+        from = down ? end : start;
+        to = down ? start : end;
+        part = to - from;
+
         rate = band_rate(p, i);
         band_text(p, i, bt, sizeof(bt));
         snprintf(text, sizeof(text), "tiered, marginal: %s at %s on the "
                  "%s %s of %s that falls in it (the period's base from %s "
                  "to %s) = %s %s", bt, percent(rate, r), money(part, pa),
-                 p->currency, ev->what, money(start, s), money(end, e),
+                 p->currency, ev->what, money(from, s), money(to, e),
                  money(sales_muldiv(part, rate, 10000), a), p->currency);
 
-        if (rate_row(ctx, o, p, ev, text, part, rate, (int64_t) i + 1, start,
+        if (rate_row(ctx, o, p, ev, text, part, rate, (int64_t) i + 1, from,
                      band_json(p, i)) != 0)
         {
             return -1;
@@ -733,7 +745,7 @@ slab_invoices(sales_ctx_t *ctx, int64_t user_id, const char *period,
 
 /*
  * Slab, when the period's band changes (up with a sale, down with a
- * credit note): every invoice the period counts
+ * credit note or a negative invoice): every invoice the period counts
  * under the policy gets a true-up row of its own, its counted base x the
  * new rate less what its rows of the period accrued, so each invoice's
  * rows add up to its base at the period's rate and a credit note of it
@@ -821,12 +833,12 @@ accrue_slab(sales_ctx_t *ctx, const origin_t *o, const policy_t *p,
     char     text[1024], bt[160], rt[32], b[32], x[32], a[32];
 
     band_text(p, to, bt, sizeof(bt));
-    snprintf(text, sizeof(text), "tiered, slab: the period's base reaches "
-             "%s %s, %s at %s, the rate of the whole period: %s of %s %s "
-             "(%s) = %s %s", money(c + ev->base, x), p->currency, bt,
-             percent(rate, rt), rt, money(ev->base, b), p->currency,
-             ev->what, money(sales_muldiv(ev->base, rate, 10000), a),
-             p->currency);
+    snprintf(text, sizeof(text), "tiered, slab: the period's base %s %s %s, "
+             "%s at %s, the rate of the whole period: %s of %s %s (%s) = "
+             "%s %s", ev->base < 0 ? "falls to" : "reaches",
+             money(c + ev->base, x), p->currency, bt, percent(rate, rt), rt,
+             money(ev->base, b), p->currency, ev->what,
+             money(sales_muldiv(ev->base, rate, 10000), a), p->currency);
 
     if (rate_row(ctx, o, p, ev, text, ev->base, rate, (int64_t) to + 1, c,
                  band_json(p, to)) != 0)
@@ -838,57 +850,69 @@ accrue_slab(sales_ctx_t *ctx, const origin_t *o, const policy_t *p,
 }
 
 
+/* A part of an event on one side of the quota, the period's base going
+ * from before to before + part. */
+static int
+accelerator_row(sales_ctx_t *ctx, const origin_t *o, const policy_t *p,
+    const event_t *ev, int above, int64_t part, int64_t before)
+{
+    int64_t  fast = p->rate_bp * p->multiplier / 10000;
+    int64_t  rate = above ? fast : p->rate_bp;
+    char     text[1024], q[32], r[32], f[32], m[32], b[32], s[32], e[32];
+    char     a[32], how[160];
+
+    if (above) {
+        snprintf(how, sizeof(how), "above the quota of %s %s: %s x %s = %s",
+                 money(p->quota, q), p->currency, percent(p->rate_bp, r),
+                 times(p->multiplier, m), percent(fast, f));
+    } else {
+        snprintf(how, sizeof(how), "up to the quota of %s %s: %s",
+                 money(p->quota, q), p->currency, percent(p->rate_bp, r));
+    }
+
+    snprintf(text, sizeof(text), "accelerator, %s on %s %s of %s (the "
+             "period's base from %s to %s) = %s %s", how, money(part, b),
+             p->currency, ev->what, money(before, s),
+             money(before + part, e),
+             money(sales_muldiv(part, rate, 10000), a), p->currency);
+
+    return rate_row(ctx, o, p, ev, text, part, rate, 0, before, above
+                    ? json_pack("{s:s, s:I, s:I}", "quota", "above",
+                                "quota_minor", (json_int_t) p->quota,
+                                "multiplier_bp", (json_int_t) p->multiplier)
+                    : json_pack("{s:s, s:I}", "quota", "up_to",
+                                "quota_minor", (json_int_t) p->quota));
+}
+
+
 /* Accelerator: rate_bp up to the quota, rate_bp x multiplier above it;
- * an event that crosses the quota is split at the boundary. */
+ * an event that crosses the quota is split at the boundary. A negative
+ * base takes the cumulative base down, above the quota first. */
 static int
 accrue_accelerator(sales_ctx_t *ctx, const origin_t *o, const policy_t *p,
     const event_t *ev, int64_t c)
 {
-    int64_t  below, above, fast = p->rate_bp * p->multiplier / 10000;
-    char     text[1024], q[32], r[32], f[32], m[32], b[32], s[32], e[32];
-    char     a[32];
+    int64_t  lo, hi, below, above;
 
-    below = c >= p->quota ? 0
-            : (p->quota - c < ev->base ? p->quota - c : ev->base);
-    above = ev->base - below;
+    lo = ev->base < 0 ? c + ev->base : c;
+    hi = ev->base < 0 ? c : c + ev->base;
+    below = (hi < p->quota ? hi : p->quota) - lo;
+    above = hi - (lo > p->quota ? lo : p->quota);
+    below = below > 0 ? below : 0;
+    above = above > 0 ? above : 0;
 
-    if (below > 0) {
-        snprintf(text, sizeof(text), "accelerator, up to the quota of %s "
-                 "%s: %s on %s %s of %s (the period's base from %s to %s) = "
-                 "%s %s", money(p->quota, q), p->currency,
-                 percent(p->rate_bp, r), money(below, b), p->currency,
-                 ev->what, money(c, s), money(c + below, e),
-                 money(sales_muldiv(below, p->rate_bp, 10000), a),
-                 p->currency);
-
-        if (rate_row(ctx, o, p, ev, text, below, p->rate_bp, 0, c,
-                     json_pack("{s:s, s:I}", "quota", "up_to",
-                               "quota_minor", (json_int_t) p->quota)) != 0)
-        {
-            return -1;
-        }
+    if (ev->base >= 0) {
+        return (below == 0 || accelerator_row(ctx, o, p, ev, 0, below, c) == 0)
+               && (above == 0
+                   || accelerator_row(ctx, o, p, ev, 1, above, c + below)
+                      == 0)
+               ? 0 : -1;
     }
 
-    if (above > 0) {
-        snprintf(text, sizeof(text), "accelerator, above the quota of %s "
-                 "%s: %s x %s = %s on %s %s of %s (the period's base from "
-                 "%s to %s) = %s %s", money(p->quota, q), p->currency,
-                 percent(p->rate_bp, r), times(p->multiplier, m),
-                 percent(fast, f), money(above, b), p->currency, ev->what,
-                 money(c + below, s), money(c + ev->base, e),
-                 money(sales_muldiv(above, fast, 10000), a), p->currency);
-
-        if (rate_row(ctx, o, p, ev, text, above, fast, 0, c + below,
-                     json_pack("{s:s, s:I, s:I}", "quota", "above",
-                               "quota_minor", (json_int_t) p->quota,
-                               "multiplier_bp", (json_int_t) p->multiplier))
-            != 0)
-        {
-            return -1;
-        }
-    }
-
-    return 0;
+    return (above == 0 || accelerator_row(ctx, o, p, ev, 1, -above, c) == 0)
+           && (below == 0
+               || accelerator_row(ctx, o, p, ev, 0, -below, c - above) == 0)
+           ? 0 : -1;
 }
 
 
@@ -994,7 +1018,7 @@ sales_commission_issued(sales_ctx_t *ctx, json_t *inv)
     base = strcmp(p.base, "gross") == 0 ? sales_jint(inv, "gross_minor")
                                          : sales_jint(inv, "net_minor");
 
-    if (strcmp(p.basis, "issued") != 0 || base <= 0) {
+    if (strcmp(p.basis, "issued") != 0 || base == 0) {
         json_decref(p.bands);
         return 0;
     }
@@ -1099,7 +1123,7 @@ sales_commission_paid(sales_ctx_t *ctx, json_t *inv, int64_t payment_id,
              - sales_muldiv(after - amount, sales_jint(inv, "net_minor"),
                             gross);
 
-    if (base <= 0) {
+    if (base == 0) {
         json_decref(p.bands);
         return 0;
     }
@@ -1249,7 +1273,14 @@ claw_row(sales_ctx_t *ctx, json_t *cn, json_t *orig, json_t *r,
 
     *counted = 0;
 
-    if (den <= 0) {
+    /* A negative invoice (its advances above its net) and what credits
+     * it are of the other sign: the share is the same. */
+    if (den < 0) {
+        num = -num;
+        den = -den;
+    }
+
+    if (den == 0) {
         return 0;
     }
 

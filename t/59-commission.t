@@ -573,5 +573,41 @@ at('2026-10-20T09:00:00Z', sub {
     is(total(rows($j, 'period=2026-10')), 5000, 'October: 50.00');
 });
 
+# === a final invoice below zero: its advances exceed its net ==========================================
+# K, marginal: 5 % to 435.00 RON, 10 % above. The order: 1 x 100.00 at 21 % and 10 x 33.33 at 11 %, net
+# 433.30; an advance of 24 % (net 24.00 + 79.99 = 103.99), then the 10 x 33.33 invoiced (333.30), then the
+# final invoice: 100.00 less the advance's 103.99, net -3.99 (gross 3.17). It accrues as signed rows
+# that take the period's base back down, band by band from the top.
+my $k = $t->user('ae', manager_id => $m4->{id}, name => 'Karina Avans');
+at('2026-11-02T09:00:00Z', sub {
+    my $pk = policy($m4, { name => 'Marginal mic', type => 'tiered', mode => 'marginal',
+                           bands => [{ from_minor => 0, rate_bp => 500 }, { from_minor => 43500, rate_bp => 1000 }] });
+    assign($m4, $pk, $k);
+    $client{ $k->{id} } = $d->client($k);
+    my $o = $d->ok_call(POST => '/orders', $k, { client_id => $client{ $k->{id} }{id}, lines => $d->lines([[std => 1], [red => 10]]) }, 201);
+    $o = $d->ok_call(POST => "/orders/$o->{id}/confirm", $k);
+    my $pf = $d->ok_call(POST => '/proformas', $k, { order_id => $o->{id}, basis => 'percent', percent_bp => 2400 }, 201);
+    $d->ok_call(POST => "/proformas/$pf->{id}/issue", $k);
+    $d->ok_call(POST => "/proformas/$pf->{id}/payments", $k, {}, 201);
+    my ($red) = grep { $_->{quantity} == 10 } @{ $o->{lines} };
+    $d->invoice($k, $o, [[$red->{id}, 10]]);
+    my $fin = $d->invoice($k, $o);
+    is_deeply([@$fin{qw(net_minor gross_minor)}], [-399, 317], 'fixture: a final invoice with a negative net, a positive gross');
+    my $l = rows($k, 'user=me&period=2026-11');
+    # advance 103.99 x 5 % = 5.1995 -> 5.20; 331.01 x 5 % = 16.5505 -> 16.55 and 2.29 x 10 % = 0.229 -> 0.23;
+    # the final: -2.29 x 10 % = -0.23 (437.29 down to 435.00) and -1.70 x 5 % = -0.085 -> -0.09 (to 433.30).
+    is_deeply(amounts($l), [520, 1655, 23, -23, -9], 'the negative final invoice accrues signed rows');
+    is_deeply([map { [@$_{qw(band base_minor)}] } @{ of_invoice($l, $fin) }], [[2, -229], [1, -170]], 'band by band, from the top');
+    is_deeply([@{ of_invoice($l, $fin)->[0]{explanation} }{qw(cumulative_before_minor cumulative_after_minor)}], [43729, 43500],
+              "the period's base going down");
+    is(total($l), 2166, 'the order: 21.66, not the 21.98 its advance and partial invoice accrued');
+    is($l->{totals}[0]{base_minor}, 43330, "the period's base: the order's net");
+    # Its storno gives the -3.99 back: both rows reversed, 0.23 and 0.09.
+    $d->ok_call(POST => "/invoices/$fin->{id}/credit-notes", $k, { reason => 'storno' }, 201);
+    $l = rows($k, 'user=me&period=2026-11');
+    is_deeply([map { $_->{amount_minor} } grep { $_->{kind} eq 'clawback' } @{ $l->{items} }], [23, 9], 'the storno reverses them');
+    is(total($l), 2198, 'back to the advance and the partial invoice: 21.98');
+});
+
 $t->stop;
 done_testing;
