@@ -1671,9 +1671,57 @@ accrual_totals(sales_ctx_t *ctx, sales_buf_t *where, json_t *binds,
 
 
 /*
- * GET /commission/accruals: the ledger rows the caller sees (an AE their
- * own, a manager their own and their team's), oldest first, with the
- * totals of everything the filters select (not only the page).
+ * The rows the caller sees: an admin or integration all, anyone else
+ * their own, and a manager also the rows written for their team. A row's
+ * team is the one its owner was in when it was written, as in the team's
+ * periods and payouts: a manager keeps seeing the rows of the periods
+ * they approved after someone moves to another team, and the new manager
+ * sees only what was written since.
+ */
+static void
+accrual_scope(sales_ctx_t *ctx, sales_buf_t *where, json_t *binds)
+{
+    if (ctx->user.role != SALES_ROLE_MANAGER) {
+        sales_scope_sql(ctx, "t.user_id", where, binds);
+        return;
+    }
+
+    sales_buf_adds(where, "(t.user_id = ? OR t.team_manager_id = ?)");
+    json_array_append_new(binds, json_integer(ctx->user.id));
+    json_array_append_new(binds, json_integer(ctx->user.id));
+}
+
+
+/* May the caller ask for a person's rows? Whoever they see, and for a
+ * manager also one with rows written for the team: 1 yes, 0 no (404),
+ * -1 error. */
+static int
+accrual_user_in_view(sales_ctx_t *ctx, int64_t id)
+{
+    json_t   *binds;
+    int64_t   n;
+
+    if (ctx->user.role == SALES_ROLE_MANAGER) {
+        binds = json_pack("[I, I]", (json_int_t) id,
+                          (json_int_t) ctx->user.id);
+        n = sales_count(ctx, "SELECT EXISTS (SELECT 1"
+                             " FROM commission_accruals WHERE user_id = ?"
+                             " AND team_manager_id = ?)", binds);
+        json_decref(binds);
+
+        if (n != 0) {
+            return n < 0 ? -1 : 1;
+        }
+    }
+
+    return sales_user_in_scope(ctx, id);
+}
+
+
+/*
+ * GET /commission/accruals: the ledger rows the caller sees, oldest
+ * first, with the totals of everything the filters select (not only the
+ * page).
  */
 int
 sales_commission_accruals_list(sales_ctx_t *ctx, json_t *body, json_t **out)
@@ -1687,11 +1735,11 @@ sales_commission_accruals_list(sales_ctx_t *ctx, json_t *body, json_t **out)
     const char   *kind;
     int           rc = -1;
 
-    sales_scope_sql(ctx, "t.user_id", &where, binds);
+    accrual_scope(ctx, &where, binds);
 
     if (sales_owner_param(ctx, "user", "t.user_id", &where, binds) != 0
         || (user && strcmp(user, "me") != 0 && strcmp(user, "team") != 0
-            && sales_user_in_scope(ctx, atoll(user)) != 1)
+            && accrual_user_in_view(ctx, atoll(user)) != 1)
         || sales_id_filters(ctx, ids, &where, binds) != 0
         || sales_param_enum(ctx, "kind", accrual_kinds, "must be accrual, "
                             "true_up, clawback or carry", &kind) != 0)

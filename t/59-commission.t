@@ -609,5 +609,21 @@ at('2026-11-02T09:00:00Z', sub {
     is(total($l), 2198, 'back to the advance and the partial invoice: 21.98');
 });
 
+# === rows follow the team they were written for ====================================================
+# H moves from M3's team to M4's after M3 approved September. M3 keeps seeing H's September rows (25.00);
+# M4 sees none of them, only what H accrues from now on: a November sale of 100.00 x 5 % = 5.00.
+at('2026-11-03T09:00:00Z', sub {
+    must(call(PATCH => "/users/$h->{id}", $adm, { manager_id => $m4->{id} }), 200, 'H moves to M4');
+    my $old = rows($m3, "user=$h->{id}&period=2026-09");
+    is_deeply([scalar @{ $old->{items} }, total($old)], [6, 2500], 'the old manager still sees the rows of the period they approved');
+    is(scalar @{ rows($m4, "user=$h->{id}")->{items} }, 0, "the new manager does not see the old team's history");
+    sale($h, [[std => 1]]);
+    my $new = rows($m4, "user=$h->{id}");
+    is_deeply([map { [@$_{qw(team_manager_id amount_minor)}] } @{ $new->{items} }], [[$m4->{id}, 500]], 'only what is written for their team');
+    is(scalar @{ rows($m3, "user=$h->{id}&period=2026-11")->{items} }, 0, 'which the old manager does not see');
+    is(total(rows($m3, 'user=team&period=2026-09')), 2500 + 12000 + 4000, "the old team's September, whole: H, I and E");
+    is(scalar @{ rows($h, 'user=me')->{items} }, 7, 'the AE sees all their own rows');
+});
+
 $t->stop;
 done_testing;
