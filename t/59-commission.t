@@ -5,7 +5,10 @@
 # inside one invoice, the paid basis with partial payments, a credit note
 # after approval clawed back into the next open period, a policy changed
 # mid-period by effective date, rounding once per row; closing, approving,
-# the payroll CSV, exported and paid; who may see and do what.
+# the payroll CSV, exported and paid; who may see and do what. Slab kept per
+# invoice through credit notes and a later period's clawback; a basis changed
+# between issue and payment; a final invoice below zero; rows that follow the
+# team they were written for.
 # Every amount below is computed by hand in the comments.
 use strict;
 use warnings;
