@@ -32,6 +32,7 @@ main(void)
     test_view_tokens();
     test_document();
     test_money();
+    test_migrate();
     test_webhook();
     test_webhook_cycle();
 

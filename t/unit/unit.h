@@ -32,6 +32,7 @@ void test_api(void);
 void test_view_tokens(void);
 void test_document(void);
 void test_money(void);
+void test_migrate(void);
 void test_webhook(void);
 void test_contract_periods(void);
 void test_contract_routes(void);
