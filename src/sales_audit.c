@@ -133,6 +133,32 @@ sales_event(sales_ctx_t *ctx, const char *type, const char *subject_type,
 }
 
 
+/*
+ * An event about a document, whose data carries it as the API shows it
+ * under its type's name ({"contract": {…}}), with extra's keys beside.
+ */
+int
+sales_document_event(sales_ctx_t *ctx, const char *type,
+    const char *subject_type, json_t *doc, json_t *extra)
+{
+    json_t  *data;
+    int      rc;
+
+    data = json_pack("{s:O}", subject_type, doc);
+    if (data == NULL) {
+        return sales_fail(ctx, 500, "internal", "out of memory");
+    }
+
+    if (extra) {
+        json_object_update(data, extra);
+    }
+
+    rc = sales_event(ctx, type, subject_type, sales_jint(doc, "id"), data);
+    json_decref(data);
+    return rc;
+}
+
+
 static const sales_field_t  audit_fields[] = {
     { "at", SALES_F_TIME, SALES_F_READONLY, 0, 0, NULL, NULL, NULL, 0, 0 },
     { "user_id", SALES_F_INT, SALES_F_READONLY, 0, 0, NULL, NULL, NULL, 0, 0 },

@@ -261,31 +261,6 @@ sales_contracts_get(sales_ctx_t *ctx, json_t *body, json_t **out)
 }
 
 
-/*
- * An event about a document, whose data carries it as the API shows it
- * under its type's name ({"contract": {…}}), with extra's keys beside.
- * Shared helper.
- */
-int
-sales_document_event(sales_ctx_t *ctx, const char *type,
-    const char *subject_type, json_t *doc, json_t *extra)
-{
-    json_t  *data;
-    int      rc;
-
-    data = json_pack("{s:O}", subject_type, doc);
-    if (data == NULL) {
-        return sales_fail(ctx, 500, "internal", "out of memory");
-    }
-
-    if (extra) {
-        json_object_update(data, extra);
-    }
-
-    rc = sales_event(ctx, type, subject_type, sales_jint(doc, "id"), data);
-    json_decref(data);
-    return rc;
-}
 
 
 static int
@@ -1216,55 +1191,8 @@ sales_contracts_terminate(sales_ctx_t *ctx, json_t *body, json_t **out)
 
 /* --- the list ----------------------------------------------------------- */
 
-/*
- * Shared helpers of lists. ?name=ID for each of ids narrows to
- * t.name = ID.
- */
-int
-sales_id_filters(sales_ctx_t *ctx, const char *const *ids, sales_buf_t *where,
-    json_t *binds)
-{
-    int64_t  n;
-    int      k;
-
-    for (k = 0; ids[k]; k++) {
-        if (sales_param_int(ctx, ids[k], 1, INT64_MAX, &n) != 0) {
-            return -1;
-        }
-
-        if (n) {
-            sales_buf_printf(where, " AND t.%s = ?", ids[k]);
-            json_array_append_new(binds, json_integer(n));
-        }
-    }
-
-    return 0;
-}
 
 
-/* ?name= one of values: *out is it, or NULL when not given; anything
- * else is 400 with detail. */
-int
-sales_param_enum(sales_ctx_t *ctx, const char *name,
-    const char *const *values, const char *detail, const char **out)
-{
-    int  k;
-
-    *out = sales_param(ctx, name);
-
-    if (*out == NULL) {
-        return 0;
-    }
-
-    for (k = 0; values[k]; k++) {
-        if (strcmp(values[k], *out) == 0) {
-            return 0;
-        }
-    }
-
-    *out = NULL;
-    return sales_param_error(ctx, name, detail);
-}
 
 
 /* The status filter matches what is shown: active, expired and signed
@@ -1311,10 +1239,8 @@ sales_contracts_list(sales_ctx_t *ctx, json_t *body, json_t **out)
     int           rc = -1;
 
     sales_date_of(ctx->now_ms, today);
-    sales_scope_sql(ctx, "t.owner_id", &where, binds);
 
-    if (sales_owner_filter(ctx, "t.owner_id", &where, binds) != 0
-        || sales_id_filters(ctx, ids, &where, binds) != 0
+    if (sales_doc_filters(ctx, ids, &where, binds) != 0
         || sales_param_enum(ctx, "status", contract_states,
                             "is not a contract state", &status) != 0)
     {

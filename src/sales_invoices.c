@@ -27,6 +27,11 @@
 #define GENESIS_HASH   "0000000000000000000000000000000000000000000000000000000000000000"
 #define FLOW_RULE      "the flow is Proposal → Sales Order → Contract → Invoice"
 
+/* Something left to pay past the due date (bind: today), on alias t. */
+#define OVERDUE_SQL                                                           \
+    "(t.status IN ('issued', 'partially_paid') AND t.kind != 'credit_note'" \
+    " AND t.due_date < ? AND t.gross_minor > t.paid_minor + t.credited_minor)"
+
 static const char *const  invoice_kinds[] = {
     "invoice", "advance", "credit_note", NULL
 };
@@ -241,21 +246,9 @@ sales_invoices_list(sales_ctx_t *ctx, json_t *body, json_t **out)
     }
 
     /* Overdue: past its due date with something still to pay. */
-    if (overdue == 1) {
-        sales_buf_adds(&where, " AND t.status IN ('issued', 'partially_paid')"
-                               " AND t.kind != 'credit_note'"
-                               " AND t.due_date < ?"
-                               " AND t.gross_minor > t.paid_minor"
-                               " + t.credited_minor");
-        json_array_append_new(binds, json_string(today));
-
-    } else if (overdue == 0) {
-        sales_buf_adds(&where, " AND NOT (t.status IN ('issued',"
-                               " 'partially_paid')"
-                               " AND t.kind != 'credit_note'"
-                               " AND t.due_date < ?"
-                               " AND t.gross_minor > t.paid_minor"
-                               " + t.credited_minor)");
+    if (overdue >= 0) {
+        sales_buf_adds(&where, overdue ? " AND " OVERDUE_SQL
+                                       : " AND NOT " OVERDUE_SQL);
         json_array_append_new(binds, json_string(today));
     }
 
@@ -2628,25 +2621,25 @@ sales_invoices_sweep(sales_ctx_t *ctx, const char *today)
     sqlite3_stmt  *st;
 
     st = sales_prepare(ctx,
-        "SELECT i.id, json_object('invoice', json_object('id', i.id,"
-        " 'number', i.number, 'kind', i.kind, 'client_id', i.client_id,"
-        " 'owner_id', i.owner_id, 'currency', i.currency,"
-        " 'gross_minor', i.gross_minor, 'balance_minor',"
-        " i.gross_minor - i.paid_minor - i.credited_minor,"
-        " 'issue_date', i.issue_date, 'due_date', i.due_date,"
-        " 'order_id', i.order_id), 'days_overdue',"
-        " CAST(julianday(?1) - julianday(i.due_date) AS INTEGER))"
-        " FROM invoices i WHERE i.status IN ('issued', 'partially_paid')"
-        " AND i.kind != 'credit_note' AND i.due_date < ?1"
-        " AND i.gross_minor > i.paid_minor + i.credited_minor"
+        "SELECT t.id, json_object('invoice', json_object('id', t.id,"
+        " 'number', t.number, 'kind', t.kind, 'client_id', t.client_id,"
+        " 'owner_id', t.owner_id, 'currency', t.currency,"
+        " 'gross_minor', t.gross_minor, 'balance_minor',"
+        " t.gross_minor - t.paid_minor - t.credited_minor,"
+        " 'issue_date', t.issue_date, 'due_date', t.due_date,"
+        " 'order_id', t.order_id), 'days_overdue',"
+        " CAST(julianday(?1) - julianday(t.due_date) AS INTEGER))"
+        " FROM invoices t WHERE " OVERDUE_SQL
         " AND NOT EXISTS (SELECT 1 FROM outbox o"
-        "  WHERE o.subject_type = 'invoice' AND o.subject_id = i.id"
+        "  WHERE o.subject_type = 'invoice' AND o.subject_id = t.id"
         "  AND o.type = 'invoice.overdue')"
-        " ORDER BY i.id LIMIT 500");
+        " ORDER BY t.id LIMIT 500");
     if (st == NULL) {
         return -1;
     }
 
+    /* ?1 the days overdue, ?2 the condition's own "today" */
     sqlite3_bind_text(st, 1, today, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, today, -1, SQLITE_TRANSIENT);
     return sales_sweep_events(ctx, st, "invoice.overdue", "invoice");
 }

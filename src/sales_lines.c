@@ -876,26 +876,10 @@ int
 sales_doc_filters(sales_ctx_t *ctx, const char *const *ids,
     sales_buf_t *where, json_t *binds)
 {
-    int64_t  n;
-    int      k;
-
     sales_scope_sql(ctx, "t.owner_id", where, binds);
 
-    if (sales_owner_filter(ctx, "t.owner_id", where, binds) != 0) {
-        return -1;
-    }
-
-    for (k = 0; ids && ids[k]; k++) {
-        if (sales_param_int(ctx, ids[k], 1, INT64_MAX, &n) != 0) {
-            return -1;
-        }
-        if (n) {
-            sales_buf_printf(where, " AND t.%s = ?", ids[k]);
-            json_array_append_new(binds, json_integer(n));
-        }
-    }
-
-    return 0;
+    return sales_owner_filter(ctx, "t.owner_id", where, binds) == 0
+           && sales_id_filters(ctx, ids, where, binds) == 0 ? 0 : -1;
 }
 
 
@@ -904,24 +888,10 @@ int
 sales_status_param(sales_ctx_t *ctx, const char *const *states,
     const char *label, const char **status)
 {
-    const char  *v = sales_param(ctx, "status");
-    char         detail[64];
-    int          k;
-
-    *status = v;
-
-    if (v == NULL) {
-        return 0;
-    }
-
-    for (k = 0; states[k]; k++) {
-        if (strcmp(states[k], v) == 0) {
-            return 0;
-        }
-    }
+    char  detail[64];
 
     snprintf(detail, sizeof(detail), "is not a state of a %s", label);
-    return sales_param_error(ctx, "status", detail);
+    return sales_param_enum(ctx, "status", states, detail, status);
 }
 
 

@@ -280,11 +280,7 @@ done:
 static int
 emit(sales_ctx_t *ctx, const char *type, json_t *o)
 {
-    json_t  *data = json_pack("{s:O}", "order", o);
-    int      rc = sales_event(ctx, type, "order", sales_jint(o, "id"), data);
-
-    json_decref(data);
-    return rc;
+    return sales_document_event(ctx, type, "order", o, NULL);
 }
 
 

@@ -719,12 +719,7 @@ sales_proformas_delete(sales_ctx_t *ctx, json_t *body, json_t **out)
 static int
 emit(sales_ctx_t *ctx, const char *type, json_t *pf)
 {
-    json_t  *data = json_pack("{s:O}", "proforma", pf);
-    int      rc = sales_event(ctx, type, "proforma", sales_jint(pf, "id"),
-                              data);
-
-    json_decref(data);
-    return rc;
+    return sales_document_event(ctx, type, "proforma", pf, NULL);
 }
 
 

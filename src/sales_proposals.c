@@ -274,17 +274,7 @@ sales_proposals_get(sales_ctx_t *ctx, json_t *body, json_t **out)
 static int
 emit(sales_ctx_t *ctx, const char *type, json_t *p, json_t *extra)
 {
-    json_t  *data;
-    int      rc;
-
-    data = json_pack("{s:O}", "proposal", p);
-    if (extra) {
-        json_object_update(data, extra);
-    }
-
-    rc = sales_event(ctx, type, "proposal", jint(p, "id"), data);
-    json_decref(data);
-    return rc;
+    return sales_document_event(ctx, type, "proposal", p, extra);
 }
 
 

@@ -3,7 +3,7 @@
  * each at most once.
  */
 
-#include "sales.h"
+#include "sales_resource.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -264,4 +264,55 @@ sales_param_bool(sales_ctx_t *ctx, const char *name, int *out)
     }
 
     return sales_param_error(ctx, name, "must be true or false");
+}
+
+
+/*
+ * ?name=ID for each of ids narrows a list to
+ * t.name = ID.
+ */
+int
+sales_id_filters(sales_ctx_t *ctx, const char *const *ids, sales_buf_t *where,
+    json_t *binds)
+{
+    int64_t  n;
+    int      k;
+
+    for (k = 0; ids[k]; k++) {
+        if (sales_param_int(ctx, ids[k], 1, INT64_MAX, &n) != 0) {
+            return -1;
+        }
+
+        if (n) {
+            sales_buf_printf(where, " AND t.%s = ?", ids[k]);
+            json_array_append_new(binds, json_integer(n));
+        }
+    }
+
+    return 0;
+}
+
+
+/* ?name= one of values: *out is it, or NULL when not given; anything
+ * else is 400 with detail. */
+int
+sales_param_enum(sales_ctx_t *ctx, const char *name,
+    const char *const *values, const char *detail, const char **out)
+{
+    int  k;
+
+    *out = sales_param(ctx, name);
+
+    if (*out == NULL) {
+        return 0;
+    }
+
+    for (k = 0; values[k]; k++) {
+        if (strcmp(values[k], *out) == 0) {
+            return 0;
+        }
+    }
+
+    *out = NULL;
+    return sales_param_error(ctx, name, detail);
 }
