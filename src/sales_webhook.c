@@ -289,47 +289,6 @@ without_events(json_t *body)
 }
 
 
-/* A row, or a page of rows, with shape() adding what the table alone
- * does not say. */
-typedef int (*shape_pt)(sales_ctx_t *ctx, json_t *item);
-
-static int
-shaped_load(sales_ctx_t *ctx, const sales_resource_t *res, int64_t id,
-    shape_pt shape, json_t **out)
-{
-    if (sales_load(ctx, res, id, NULL, NULL, out) != 0
-        || shape(ctx, *out) != 0)
-    {
-        json_decref(*out);
-        *out = NULL;
-        return -1;
-    }
-
-    return 0;
-}
-
-
-static int
-shaped_list(sales_ctx_t *ctx, const sales_resource_t *res, sales_buf_t *where,
-    json_t *binds, int newest_first, shape_pt shape, json_t **out)
-{
-    json_t  *item;
-    size_t   i;
-
-    if (sales_list(ctx, res, NULL, where, binds, newest_first, out) != 0) {
-        return -1;
-    }
-
-    json_array_foreach(json_object_get(*out, "items"), i, item) {
-        if (shape(ctx, item) != 0) {
-            return -1;
-        }
-    }
-
-    return 0;
-}
-
-
 static int64_t
 endpoint_pending(sales_ctx_t *ctx, int64_t id)
 {
@@ -369,7 +328,8 @@ endpoint_shape(sales_ctx_t *ctx, json_t *e)
 static int
 endpoint_load(sales_ctx_t *ctx, int64_t id, json_t **out)
 {
-    return shaped_load(ctx, &endpoints_res, id, endpoint_shape, out);
+    return sales_load_finished(ctx, &endpoints_res, id, 0, endpoint_shape,
+                               out);
 }
 
 
@@ -456,8 +416,8 @@ sales_webhook_endpoints_list(sales_ctx_t *ctx, json_t *body, json_t **out)
         json_array_append_new(binds, json_integer(enabled));
     }
 
-    rc = shaped_list(ctx, &endpoints_res, &where, binds, 0, endpoint_shape,
-                     out);
+    rc = sales_list_finished(ctx, &endpoints_res, &where, binds, 0,
+                             endpoint_shape, out);
 
 done:
 
@@ -703,7 +663,8 @@ delivery_shape(sales_ctx_t *ctx, json_t *d)
 static int
 delivery_load(sales_ctx_t *ctx, int64_t id, json_t **out)
 {
-    return shaped_load(ctx, &deliveries_res, id, delivery_shape, out);
+    return sales_load_finished(ctx, &deliveries_res, id, 0, delivery_shape,
+                               out);
 }
 
 
@@ -760,8 +721,8 @@ sales_webhook_deliveries_list(sales_ctx_t *ctx, json_t *body, json_t **out)
         json_array_append_new(binds, json_string(s));
     }
 
-    rc = shaped_list(ctx, &deliveries_res, &where, binds, 1, delivery_shape,
-                     out);
+    rc = sales_list_finished(ctx, &deliveries_res, &where, binds, 1,
+                             delivery_shape, out);
 
 done:
 
